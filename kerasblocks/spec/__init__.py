@@ -1,0 +1,1 @@
+"""The spec pipeline: text -> parse -> schema -> expand -> graph -> Keras model."""
