@@ -198,7 +198,14 @@ def check_save_and_load(layer_cls, init_kwargs, input_shape, tmp_path, run_subpr
             np.save({str(tmp_path / "y.npy")!r}, model.predict(np.load({str(tmp_path / "x.npy")!r}), verbose=0))
             """
         )
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        # The fresh interpreter must import the same kerasblocks as this one,
+        # also when pytest runs from another directory and kerasblocks is not
+        # installed (then `-c` only puts the working directory on sys.path).
+        package_root = os.path.dirname(os.path.dirname(os.path.abspath(kerasblocks.__file__)))
+        python_path = os.pathsep.join(
+            p for p in (package_root, os.environ.get("PYTHONPATH")) if p
+        )
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=python_path)
         result = subprocess.run(
             [sys.executable, "-c", script], capture_output=True, text=True, env=env
         )

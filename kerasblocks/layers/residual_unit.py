@@ -1,0 +1,373 @@
+"""ResidualUnit: the residual units of ResNet v1, ResNet v2 and TF-Slim."""
+
+import keras
+
+_VARIANTS = ("preact", "postact", "plain")
+_SHORTCUTS = ("auto", "projection")
+
+
+@keras.saving.register_keras_serializable(package="kerasblocks")
+class ResidualUnit(keras.layers.Layer):
+    """A 2D residual unit: `shortcut(x) + residual_scale * F(x)`.
+
+    `F` is a stack of convolutions ('same' padding) with optional batch
+    normalization and an activation; `variant` says where they go:
+
+    - `"preact"` (default; ResNet v2, "Identity Mappings in Deep Residual
+      Networks"): `BN -> act -> conv` for every convolution, nothing after
+      the add. With `activation="elu"` and `kernel_size=3` this is the
+      `resnet_block` of the TF-Slim article.
+    - `"postact"` (ResNet v1, "Deep Residual Learning for Image Recognition";
+      exactly `keras.applications.ResNet50`'s blocks): `conv -> BN -> act`
+      for every convolution but the last, which is `conv -> BN`; then the
+      add, then the activation.
+    - `"plain"` (TF-Slim `slim.conv2d` defaults): `conv -> [BN] -> act` for
+      every convolution, the last one included, nothing after the add. With
+      `bottleneck=True, use_batchnorm=False` this is the article's
+      `residual_block(x, f=32, r=4)`.
+
+    `F` is two `kernel_size` convolutions with `filters` channels, or with
+    `bottleneck=True` a 1x1 convolution to `filters // reduction` channels,
+    a `kernel_size` convolution with `filters // reduction` channels and a
+    1x1 convolution to `filters` channels. `strides` is applied by the first
+    convolution of `F` (as in ResNet v1 and `keras.applications.ResNet50`).
+
+    The shortcut is the identity when the unit keeps the shape (input
+    channels equal `filters` and `strides` is 1), else a 1x1 convolution with
+    `filters` channels and the unit's `strides` (`shortcut="projection"`
+    forces it). For `"postact"` and `"plain"` it is applied to the unit's
+    input and followed by BN when `use_batchnorm`; for `"preact"` it is
+    applied, without BN, to the pre-activated input `act(BN(x))`, as
+    `keras.applications.ResNet50V2` does. An identity shortcut always carries
+    the raw input.
+
+    Sublayers are named `conv1`, `conv2`[, `conv3`], `bn1`, ... (`bn<i>`
+    normalises the input of `conv<i>` for `"preact"`, its output otherwise),
+    `shortcut_conv` and `shortcut_bn`.
+
+    Papers: https://arxiv.org/abs/1512.03385 (ResNet v1),
+    https://arxiv.org/abs/1603.05027 (pre-activation, ResNet v2),
+    https://arxiv.org/abs/1602.07261 (residual scaling, Inception-ResNet).
+
+    Args:
+        filters: int. Output channels of the unit. Required.
+        kernel_size: int or tuple of 2 ints. Size of the spatial convolutions.
+            Defaults to `3`.
+        strides: int or tuple of 2 ints. Stride of the first convolution and
+            of the projection shortcut. Defaults to `1`.
+        variant: str. `"preact"`, `"postact"` or `"plain"`, see above.
+            Defaults to `"preact"`.
+        bottleneck: bool. Use the 1x1 -> kxk -> 1x1 bottleneck. Defaults to
+            `False`.
+        reduction: int. With `bottleneck=True`, the inner convolutions have
+            `filters // reduction` channels; must divide `filters`. Ignored
+            otherwise. Defaults to `4`.
+        activation: str or callable. Activation function. Defaults to
+            `"relu"`.
+        use_batchnorm: bool. Put batch normalization where the variant says.
+            Defaults to `True`.
+        residual_scale: float. Positive factor applied to `F(x)` before the
+            add (Inception-ResNet uses 0.1 to 0.3). Defaults to `1.0`.
+        shortcut: str. `"auto"` (identity when the shape is kept, else a
+            projection) or `"projection"` (always a projection). Defaults to
+            `"auto"`.
+        use_bias: bool. Whether the convolutions have biases. Defaults to
+            `True` (as Keras, TF-Slim and `keras.applications.ResNet50`).
+        kernel_initializer: initializer for the convolution kernels. Defaults
+            to `"glorot_uniform"`.
+        bias_initializer: initializer for the convolution biases. Defaults to
+            `"zeros"`.
+        kernel_regularizer: optional regularizer for the convolution kernels.
+            Defaults to `None`.
+        bias_regularizer: optional regularizer for the convolution biases.
+            Defaults to `None`.
+        momentum: float. Batch normalization momentum. Defaults to `0.99`.
+        epsilon: float. Batch normalization epsilon (ResNet50 uses
+            `1.001e-5`). Defaults to `1e-3`.
+        data_format: `"channels_last"` or `"channels_first"`. Defaults to
+            `keras.config.image_data_format()`.
+        **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: a 4D tensor.
+        training: bool. Training mode for batch normalization.
+
+    Input shape:
+        4D tensor `(batch, height, width, channels)` (`channels_last`) or
+        `(batch, channels, height, width)` (`channels_first`).
+
+    Output shape:
+        4D tensor with `filters` channels and the spatial size divided
+        (rounding up) by `strides`.
+
+    Example:
+
+    >>> x = np.random.rand(2, 16, 16, 64).astype("float32")
+    >>> unit = ResidualUnit(64, activation="elu")   # the article's resnet_block
+    >>> unit(x).shape
+    (2, 16, 16, 64)
+    >>> down = ResidualUnit(256, strides=2, variant="postact", bottleneck=True)
+    >>> down(x).shape
+    (2, 8, 8, 256)
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size=3,
+        strides=1,
+        variant="preact",
+        bottleneck=False,
+        reduction=4,
+        activation="relu",
+        use_batchnorm=True,
+        residual_scale=1.0,
+        shortcut="auto",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        momentum=0.99,
+        epsilon=1e-3,
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = _positive_int("filters", filters)
+        self.kernel_size = _int_pair("kernel_size", kernel_size)
+        self.strides = _int_pair("strides", strides)
+        if variant not in _VARIANTS:
+            raise ValueError(
+                f"`variant` must be one of {_VARIANTS}. Received: variant={variant!r}"
+            )
+        self.variant = variant
+        self.bottleneck = _bool("bottleneck", bottleneck)
+        self.reduction = _positive_int("reduction", reduction)
+        if self.bottleneck and self.filters % self.reduction:
+            raise ValueError(
+                "`reduction` must divide `filters` when `bottleneck=True`. "
+                f"Received: filters={filters}, reduction={reduction}"
+            )
+        self.activation = _activation("activation", activation)
+        self.use_batchnorm = _bool("use_batchnorm", use_batchnorm)
+        self.residual_scale = _positive_float("residual_scale", residual_scale)
+        if shortcut not in _SHORTCUTS:
+            raise ValueError(
+                f"`shortcut` must be one of {_SHORTCUTS}. "
+                f"Received: shortcut={shortcut!r}"
+            )
+        self.shortcut = shortcut
+        self.use_bias = _bool("use_bias", use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        if not isinstance(momentum, (int, float)) or not 0.0 <= momentum <= 1.0:
+            raise ValueError(
+                f"`momentum` must be a number in [0, 1]. Received: momentum={momentum!r}"
+            )
+        self.momentum = float(momentum)
+        self.epsilon = _positive_float("epsilon", epsilon)
+        self.data_format = _data_format(data_format)
+        self._channel_axis = -1 if self.data_format == "channels_last" else 1
+
+        if self.bottleneck:
+            inner = self.filters // self.reduction
+            conv_specs = [(inner, (1, 1)), (inner, self.kernel_size), (self.filters, (1, 1))]
+        else:
+            conv_specs = [(self.filters, self.kernel_size)] * 2
+        self.convs = [
+            self._conv(f, k, self.strides if i == 0 else (1, 1), f"conv{i + 1}")
+            for i, (f, k) in enumerate(conv_specs)
+        ]
+        self.batchnorms = (
+            [self._batchnorm(f"bn{i + 1}") for i in range(len(self.convs))]
+            if self.use_batchnorm
+            else []
+        )
+        # The shortcut depends on the input channel count: made in build().
+        self.shortcut_conv = None
+        self.shortcut_bn = None
+        self.input_spec = keras.layers.InputSpec(ndim=4)
+
+    def _conv(self, filters, kernel_size, strides, name):
+        return keras.layers.Conv2D(
+            filters,
+            kernel_size,
+            strides=strides,
+            padding="same",
+            data_format=self.data_format,
+            use_bias=self.use_bias,
+            kernel_initializer=self.kernel_initializer,
+            bias_initializer=self.bias_initializer,
+            kernel_regularizer=self.kernel_regularizer,
+            bias_regularizer=self.bias_regularizer,
+            name=name,
+            dtype=self.dtype_policy,
+        )
+
+    def _batchnorm(self, name):
+        return keras.layers.BatchNormalization(
+            axis=self._channel_axis,
+            momentum=self.momentum,
+            epsilon=self.epsilon,
+            name=name,
+            dtype=self.dtype_policy,
+        )
+
+    def _needs_projection(self, input_shape):
+        return (
+            self.shortcut == "projection"
+            or input_shape[self._channel_axis] != self.filters
+            or self.strides != (1, 1)
+        )
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        if input_shape[self._channel_axis] is None:
+            raise ValueError(
+                "The channel dimension of the input of `ResidualUnit` must be "
+                f"known. Received: input_shape={input_shape}"
+            )
+        shape = input_shape
+        for index, conv in enumerate(self.convs):
+            if self.use_batchnorm and self.variant == "preact":
+                self.batchnorms[index].build(shape)
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+            if self.use_batchnorm and self.variant != "preact":
+                self.batchnorms[index].build(shape)
+        if self._needs_projection(input_shape):
+            self.shortcut_conv = self._conv(
+                self.filters, (1, 1), self.strides, "shortcut_conv"
+            )
+            self.shortcut_conv.build(input_shape)
+            if self.use_batchnorm and self.variant != "preact":
+                self.shortcut_bn = self._batchnorm("shortcut_bn")
+                self.shortcut_bn.build(self.shortcut_conv.compute_output_shape(input_shape))
+        self.built = True
+
+    def call(self, inputs, training=None):
+        x = inputs
+        last = len(self.convs) - 1
+        if self.variant == "preact":
+            preactivated = None
+            for index, conv in enumerate(self.convs):
+                if self.use_batchnorm:
+                    x = self.batchnorms[index](x, training=training)
+                x = self.activation(x)
+                if index == 0:
+                    preactivated = x
+                x = conv(x)
+            shortcut = inputs
+            if self.shortcut_conv is not None:
+                shortcut = self.shortcut_conv(preactivated)
+        else:
+            for index, conv in enumerate(self.convs):
+                x = conv(x)
+                if self.use_batchnorm:
+                    x = self.batchnorms[index](x, training=training)
+                if index < last or self.variant == "plain":
+                    x = self.activation(x)
+            shortcut = inputs
+            if self.shortcut_conv is not None:
+                shortcut = self.shortcut_conv(inputs)
+                if self.shortcut_bn is not None:
+                    shortcut = self.shortcut_bn(shortcut, training=training)
+        if self.residual_scale != 1.0:
+            x = x * self.residual_scale
+        outputs = keras.ops.add(shortcut, x)
+        if self.variant == "postact":
+            outputs = self.activation(outputs)
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        for conv in self.convs:
+            shape = conv.compute_output_shape(shape)
+        return shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "kernel_size": self.kernel_size,
+                "strides": self.strides,
+                "variant": self.variant,
+                "bottleneck": self.bottleneck,
+                "reduction": self.reduction,
+                "activation": keras.activations.serialize(self.activation),
+                "use_batchnorm": self.use_batchnorm,
+                "residual_scale": self.residual_scale,
+                "shortcut": self.shortcut,
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(
+                    self.kernel_regularizer
+                ),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                "momentum": self.momentum,
+                "epsilon": self.epsilon,
+                "data_format": self.data_format,
+            }
+        )
+        return config
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+    return value
+
+
+def _int_pair(name, value):
+    """An int or a pair of ints, each >= 1, as a tuple of 2 ints."""
+    pair = (value, value) if isinstance(value, int) else value
+    if (
+        not isinstance(pair, (list, tuple))
+        or len(pair) != 2
+        or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in pair)
+    ):
+        raise ValueError(
+            f"`{name}` must be a positive integer or a pair of them. "
+            f"Received: {name}={value!r}"
+        )
+    return tuple(pair)
+
+
+def _bool(name, value):
+    if not isinstance(value, bool):
+        raise ValueError(f"`{name}` must be True or False. Received: {name}={value!r}")
+    return value
+
+
+def _positive_float(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
+    return float(value)
+
+
+def _activation(name, value):
+    try:
+        return keras.activations.get(value)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"`{name}` must name a Keras activation or be a callable. "
+            f"Received: {name}={value!r}"
+        ) from error
+
+
+def _data_format(value):
+    if value is None:
+        return keras.config.image_data_format()
+    if value not in ("channels_last", "channels_first"):
+        raise ValueError(
+            "`data_format` must be 'channels_last' or 'channels_first'. "
+            f"Received: data_format={value!r}"
+        )
+    return value
