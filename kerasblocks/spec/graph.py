@@ -20,7 +20,8 @@ class ArgumentOrigin:
         "block" (a block parameter or the block body), "var" (a var or a loop
         index in an expression), "stack" (a `stack` entry).
     location: the text that supplied the value.
-    detail: free text, e.g. "defaults.Conv2D" or "block ConvBNReLU param filters".
+    detail: free text, e.g. "defaults.Conv2D" (a default), "ConvBNReLU param
+        filters" (a block), "num_classes" (a var), "Dense with[1]" (a stack).
     """
 
     kind: str
@@ -50,6 +51,12 @@ class LayerNode:
         as Keras accepts them (strings or {"class_name", "config"} dicts).
     inputs: names of earlier `LayerNode`s or `InputNode`s, in call order. One
         input is passed as a tensor, several as a list (Add, Concatenate).
+    location: where the layer comes from in the main `layers` list: the layer
+        entry itself, or for a layer inside a block the block use.
+    argument_origins: {argument name: ArgumentOrigin}.
+    definition: where the layer entry is written (inside the block body for
+        a layer of a block); equals `location` outside blocks.
+    blocks: names of the blocks the layer sits in, outermost first.
     """
 
     name: str
@@ -58,6 +65,8 @@ class LayerNode:
     inputs: tuple
     location: SourceLocation = SourceLocation()
     argument_origins: dict = dataclasses.field(default_factory=dict)
+    definition: SourceLocation | None = None
+    blocks: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +81,7 @@ class Graph:
     file: str = "<spec>"
     source_text: str = ""  # the spec text, stored in saved models' metadata
     train: dict | None = None  # the spec's optional `train` section, untouched
+    warnings: tuple = ()  # Diagnostics of severity "warning" found while expanding
 
     def node(self, name):
         for node in (*self.inputs, *self.layers):

@@ -1,0 +1,98 @@
+"""`format_expanded`: an expanded graph as a plain spec, with each value's origin.
+
+This is what `kerasblocks expand` prints: no vars, defaults, blocks, repeat or
+stack left, every layer named, and a trailing comment on each argument saying
+where its value came from. The text is itself a valid spec that expands to
+the same graph (`$` is written `$$`).
+"""
+
+import json
+import math
+import re
+
+import yaml
+
+from kerasblocks.spec.parse import parse_value
+
+_PLAIN_TEXT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
+
+
+def format_expanded(graph):
+    """Returns the expanded spec as YAML text with origin comments.
+
+    Args:
+        graph: `kerasblocks.spec.graph.Graph` from `expand`.
+    """
+    lines = [
+        f"# {graph.name}, expanded from {graph.file} by kerasblocks.",
+        "# The comment after each argument says where its value came from.",
+        "kerasblocks: 1",
+        f"name: {flow(graph.name)}",
+    ]
+    if graph.description:
+        lines.append(f"description: {flow(graph.description)}")
+    lines.append("inputs:")
+    for node in graph.inputs:
+        declaration = flow({"shape": list(node.shape), "dtype": node.dtype})
+        lines.append(f"  {node.name}: {declaration}  # {node.location}")
+    lines.append("layers:")
+    for node in graph.layers:
+        lines.extend(_layer_lines(node))
+    lines.append(f"outputs: {flow(list(graph.outputs))}")
+    if graph.train is not None:
+        lines.append(yaml.safe_dump({"train": graph.train}, sort_keys=False).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _layer_lines(node):
+    written = f"{node.location}"
+    if node.blocks:
+        written += f", in block {' > '.join(node.blocks)} written at {node.definition}"
+    lines = [f"  - {node.type}:  # {written}", f"      name: {flow(node.name)}"]
+    inputs = node.inputs[0] if len(node.inputs) == 1 else list(node.inputs)
+    lines.append(f"      inputs: {flow(inputs)}")
+    for argument, value in node.arguments.items():
+        line = f"      {argument}: {flow(value)}"
+        origin = node.argument_origins.get(argument)
+        if origin is not None:
+            detail = f": {origin.detail}" if origin.detail else ""
+            line += f"  # {origin.kind}{detail} ({origin.location})"
+        lines.append(line)
+    return lines
+
+
+def flow(value):
+    """A value as one line of YAML flow style that the spec parser reads back."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ".nan"
+        if math.isinf(value):
+            return ".inf" if value > 0 else "-.inf"
+        return repr(value)
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(flow(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return (
+            "{"
+            + ", ".join(
+                f"{_text(str(key), escape=False)}: {flow(item)}" for key, item in value.items()
+            )
+            + "}"
+        )
+    raise TypeError(f"cannot write a {type(value).__name__} into a spec")
+
+
+def _text(text, escape=True):
+    if escape:
+        text = text.replace("$", "$$")  # keep it literal when read back as a spec
+    if _PLAIN_TEXT_RE.match(text) and parse_value(text) == text:
+        return text
+    return json.dumps(text, ensure_ascii=False)

@@ -1,0 +1,20 @@
+"""`validate`: check a spec completely without building it (no Keras import)."""
+
+from kerasblocks.spec.expand import expand
+
+
+def validate(source_or_spec, vars=None):
+    """Runs every check of the front end: YAML, schema, meaning, expansion.
+
+    Args:
+        source_or_spec: a `Spec`, or a path, shipped spec name or YAML text.
+        vars: optional {var name: value} overrides.
+
+    Returns:
+        The warnings (unused vars, blocks, layers, inputs): a list of
+        `kerasblocks.errors.Diagnostic` with severity "warning".
+
+    Raises:
+        SpecError: every error found, each at its file, line and column.
+    """
+    return list(expand(source_or_spec, vars).warnings)
