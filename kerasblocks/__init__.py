@@ -4,12 +4,17 @@ Importing this package is cheap: it does not import TensorFlow or Keras. The
 layers (`L2NormScale`, `LRN`, `ResidualUnit`, `InceptionBlock`) are registered
 with Keras the moment Keras is imported, so `keras.saving.load_model` finds them
 with no `custom_objects`; accessing `kerasblocks.LRN` (etc.) imports Keras.
+
+The spec API (`load_spec`, `validate`, `expand`, `build`, `save_model`,
+`load_model`, `inspect_model`) lives in `kerasblocks.api`; only `build` and the
+model functions import Keras, when called.
 """
 
 import importlib
 
 from kerasblocks import _registration
 from kerasblocks._version import __version__
+from kerasblocks.errors import SpecError
 
 _registration.install()
 
@@ -21,9 +26,16 @@ _LAZY_ATTRIBUTES = {
     "InceptionBlock": "kerasblocks.layers",
     "custom_objects": "kerasblocks.layers",
     "layers": "kerasblocks.layers",
+    "load_spec": "kerasblocks.api",
+    "validate": "kerasblocks.api",
+    "expand": "kerasblocks.api",
+    "build": "kerasblocks.api",
+    "save_model": "kerasblocks.api",
+    "load_model": "kerasblocks.api",
+    "inspect_model": "kerasblocks.api",
 }
 
-__all__ = ["__version__", *_LAZY_ATTRIBUTES]
+__all__ = ["__version__", "SpecError", *_LAZY_ATTRIBUTES]
 
 
 def __getattr__(name):

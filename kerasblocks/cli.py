@@ -1,0 +1,311 @@
+"""`kerasblocks`: the command line, a thin shell over `kerasblocks.api`.
+
+    kerasblocks validate specs/*.yaml          # no TensorFlow: fast
+    kerasblocks expand vgg16 --set num_classes=10
+    kerasblocks schema
+    kerasblocks summary vgg16
+    kerasblocks build vgg16 -o vgg16.keras
+    kerasblocks inspect vgg16.keras
+
+Exit codes: 0 success; 2 an invalid spec, a missing file or bad usage (the
+messages say where); 1 an unexpected internal error (one line; `--debug` shows
+the traceback).
+
+Keras is imported only by the commands that build or load a model, so
+`--help`, `validate`, `expand` and `schema` answer without loading TensorFlow.
+"""
+
+import argparse
+import os
+import sys
+import traceback
+
+from kerasblocks._version import __version__
+from kerasblocks.errors import SpecError
+
+EXIT_OK = 0
+EXIT_INTERNAL_ERROR = 1
+EXIT_INVALID = 2  # also what argparse uses for usage errors
+
+
+class CommandError(Exception):
+    """A user-facing problem that is not a spec error: printed, exit 2."""
+
+
+def main(argv=None):
+    """Runs the command line; returns the exit code."""
+    parser = _make_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.command(args)
+    except (SpecError, CommandError) as error:
+        _print_traceback_if(args.debug)
+        _print_error(error)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # a bug: one line, traceback on request
+        _print_traceback_if(args.debug)
+        print(
+            f"kerasblocks: internal error: {type(error).__name__}: {error}"
+            + ("" if args.debug else " (rerun with --debug for the traceback)"),
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL_ERROR
+
+
+# --- commands ----------------------------------------------------------------
+# Each takes the parsed arguments and returns an exit code.
+
+
+def _validate_command(args):
+    from kerasblocks import api
+
+    failed = False
+    for source in args.specs:  # every file, even after a bad one
+        try:
+            spec = _load_spec(source)
+            warnings = api.validate(spec, **_parse_vars(args.set, spec))
+        except (SpecError, CommandError) as error:
+            _print_error(error)
+            failed = True
+            continue
+        _print_diagnostics(warnings)
+        count = f" ({len(warnings)} warning{'s' if len(warnings) != 1 else ''})" if warnings else ""
+        print(f"{source}: ok{count}")
+    return EXIT_INVALID if failed else EXIT_OK
+
+
+def _expand_command(args):
+    from kerasblocks import api
+    from kerasblocks.spec.format import format_expanded
+
+    spec = _load_spec(args.spec)
+    graph = api.expand(spec, **_parse_vars(args.set, spec))
+    _print_diagnostics(graph.warnings)
+    print(format_expanded(graph), end="")
+    return EXIT_OK
+
+
+def _schema_command(args):
+    from kerasblocks.spec.schema import schema_text
+
+    print(schema_text(), end="")
+    return EXIT_OK
+
+
+def _summary_command(args):
+    _build_and_report(args, output=None)
+    return EXIT_OK
+
+
+def _build_command(args):
+    if args.output is not None and not args.output.endswith(".keras"):
+        # Fail before spending seconds on TensorFlow.
+        raise CommandError(f"the output file name must end in .keras: '{args.output}'")
+    _build_and_report(args, output=args.output)
+    return EXIT_OK
+
+
+def _inspect_command(args):
+    from kerasblocks import api, saving
+
+    try:
+        info = api.inspect_model(args.model, count_params=False)  # no Keras yet
+    except (FileNotFoundError, saving.ModelFileError) as error:
+        raise CommandError(str(error)) from error
+    _quiet_tensorflow()
+    try:
+        model = api.load_model(args.model, compile=False)
+        parameters, loaded = _format_counts(api.parameter_counts(model)), True
+    except Exception as error:  # still worth showing what the file says about itself
+        parameters, loaded = f"unknown, the model does not load ({_first_line(error)})", False
+
+    spec = info["spec"]
+    print(args.model)
+    print(f"  model:       {info['model_name']}")
+    print(f"  parameters:  {parameters}")
+    print(f"  saved:       {info['date_saved']} with Keras {info['keras_version']}")
+    if spec is None:
+        print("  spec:        none (not built by kerasblocks from a spec)")
+    else:
+        print(
+            f"  spec:        {spec.name} from {spec.file} (kerasblocks {spec.kerasblocks_version})"
+        )
+        if spec.vars:
+            print(
+                "  vars:        " + " ".join(f"{key}={value}" for key, value in spec.vars.items())
+            )
+        # The text verbatim to the end, so `sed '1,/^--- spec ---$/d'` gets it back.
+        print("--- spec ---")
+        print(spec.text, end="" if spec.text.endswith("\n") else "\n")
+    return EXIT_OK if loaded else EXIT_INVALID
+
+
+# --- helpers -------------------------------------------------------------------
+
+
+def _build_and_report(args, output):
+    """Builds the spec; prints warnings, the Keras summary and the counts."""
+    from kerasblocks import api
+
+    spec = _load_spec(args.spec)
+    spec_vars = _parse_vars(args.set, spec)
+    graph = api.expand(spec, **spec_vars)  # no Keras yet: spec errors come fast
+    _print_diagnostics(graph.warnings)
+
+    _quiet_tensorflow()
+    model = api.build(spec, **spec_vars)
+    model.summary()
+    print(f"Parameters: {_format_counts(api.parameter_counts(model))}")
+    if output is not None:
+        try:
+            path = api.save_model(model, output)
+        except FileNotFoundError as error:
+            raise CommandError(str(error)) from error
+        print(f"Wrote {path}")
+
+
+def _load_spec(source):
+    from kerasblocks import api
+
+    try:
+        return api.load_spec(source)  # a missing file is a located SpecError
+    except OSError as error:  # unreadable: permissions, a directory, ...
+        raise CommandError(f"cannot read spec '{source}': {error.strerror or error}") from error
+
+
+def _parse_vars(assignments, spec):
+    """`--set` assignments -> {var: value}; names must be vars of `spec`."""
+    if not assignments:
+        return {}
+    from kerasblocks.spec.vars import parse_var_overrides
+
+    return parse_var_overrides(assignments, spec)
+
+
+def _print_error(error):
+    if isinstance(error, SpecError):
+        print(error, file=sys.stderr)  # file:line:col: error: ..., hint lines
+    else:
+        print(f"kerasblocks: error: {error}", file=sys.stderr)
+
+
+def _first_line(error):
+    return f"{type(error).__name__}: {error}".splitlines()[0]
+
+
+def _print_diagnostics(diagnostics):
+    for diagnostic in diagnostics:
+        print(diagnostic, file=sys.stderr)
+
+
+def _format_counts(counts):
+    return (
+        f"{counts['total']:,} total, {counts['trainable']:,} trainable, "
+        f"{counts['non_trainable']:,} non-trainable"
+    )
+
+
+def _quiet_tensorflow():
+    # TensorFlow's C++ INFO/WARNING lines are noise here; users can override.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _print_traceback_if(debug):
+    if debug:
+        traceback.print_exc()
+
+
+# --- argument parsing --------------------------------------------------------
+
+
+def _make_parser():
+    parser = argparse.ArgumentParser(
+        prog="kerasblocks",
+        description="Declare Keras networks as YAML specs: validate, expand, build, inspect.",
+        epilog=(
+            "SPEC is a YAML file, the name of a shipped spec (e.g. vgg16) or YAML text. "
+            "Exit codes: 0 ok, 2 invalid spec / missing file / bad usage, 1 internal error."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"kerasblocks {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+
+    # `--debug` also works after the command; SUPPRESS keeps the top-level value
+    # when it is not repeated there.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors"
+    )
+    with_vars = argparse.ArgumentParser(add_help=False)
+    with_vars.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="override a spec var (repeatable), e.g. --set num_classes=100",
+    )
+
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    validate = commands.add_parser(
+        "validate",
+        parents=[common, with_vars],
+        help="check specs without building them (no TensorFlow)",
+        description="Check each SPEC: every error with its file:line:col, then warnings.",
+    )
+    validate.add_argument("specs", nargs="+", metavar="SPEC")
+    validate.set_defaults(command=_validate_command)
+
+    expand = commands.add_parser(
+        "expand",
+        parents=[common, with_vars],
+        help="print the expanded spec with the origin of every value",
+        description="Print SPEC with vars, defaults, blocks, repeat and stack expanded.",
+    )
+    expand.add_argument("spec", metavar="SPEC")
+    expand.set_defaults(command=_expand_command)
+
+    summary = commands.add_parser(
+        "summary",
+        parents=[common, with_vars],
+        help="build the model and print its summary (writes nothing)",
+        description="Build SPEC and print the Keras summary and parameter counts.",
+    )
+    summary.add_argument("spec", metavar="SPEC")
+    summary.set_defaults(command=_summary_command)
+
+    build = commands.add_parser(
+        "build",
+        parents=[common, with_vars],
+        help="build the model, print its summary, optionally save it",
+        description=(
+            "Build SPEC, print the Keras summary and parameter counts, and with -o "
+            "save a .keras file (atomically) that carries the spec text."
+        ),
+    )
+    build.add_argument("spec", metavar="SPEC")
+    build.add_argument("-o", "--output", metavar="MODEL.keras", help="write the model here")
+    build.set_defaults(command=_build_command)
+
+    schema = commands.add_parser(
+        "schema",
+        parents=[common],
+        help="print the JSON Schema of the spec format",
+        description="Print the JSON Schema that specs are validated against.",
+    )
+    schema.set_defaults(command=_schema_command)
+
+    inspect = commands.add_parser(
+        "inspect",
+        parents=[common],
+        help="show a saved model's name, parameters and the spec it was built from",
+        description="Print what a .keras file holds: model name, parameter counts, spec text.",
+    )
+    inspect.add_argument("model", metavar="MODEL.keras")
+    inspect.set_defaults(command=_inspect_command)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""Saving and loading `.keras` files that remember the spec they came from.
+
+A `.keras` file is a zip archive of three members: `config.json` (the
+architecture), `model.weights.h5` and `metadata.json` (Keras version, date).
+Keras's loader reads only the first two, so a model built from a spec keeps its
+spec under a "kerasblocks" key of `metadata.json`:
+
+    {"keras_version": "3.15.1", "date_saved": "...",
+     "kerasblocks": {"version": "0.1.0", "spec_name": "vgg16",
+                     "spec_file": "specs/vgg16.yaml", "vars": {"num_classes": 10},
+                     "spec": "kerasblocks: 1\\nname: vgg16\\n..."}}
+
+Why not a fourth archive member (say `kerasblocks_spec.yaml`)? Keras 3.15 loads
+it fine, but any archive with more than three members makes its loader extract
+the whole archive, weights included, to a temporary directory on every load.
+An extra key in `metadata.json` costs nothing at load time, and `unzip -p
+model.keras metadata.json` shows it.
+
+Saving is atomic: the archive is written next to the target under a temporary
+name and moved into place with `os.replace`, so a failed save leaves no file
+and leaves an earlier file intact.
+
+Reading the metadata (`read_metadata`) needs no Keras; loading a model does.
+"""
+
+import dataclasses
+import json
+import os
+import pathlib
+import secrets
+import shutil
+import zipfile
+
+from kerasblocks._version import __version__
+
+METADATA_MEMBER = "metadata.json"  # Keras's name, see keras/src/saving/saving_lib.py
+CONFIG_MEMBER = "config.json"
+METADATA_KEY = "kerasblocks"
+
+# Where a model built from a spec carries that spec until it is saved.
+_MODEL_ATTRIBUTE = "_kerasblocks_spec"
+_COPY_CHUNK_BYTES = 1 << 20
+
+
+class ModelFileError(ValueError):
+    """A file that is not a `.keras` model archive."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SpecRecord:
+    """The spec a model was built from, as stored in its `.keras` file.
+
+    text: the spec's YAML text, exactly as read.
+    name: the spec's `name`.
+    file: the file the spec was read from ("<string>" for text).
+    vars: the var overrides it was built with (`--set` / `build(**vars)`).
+    kerasblocks_version: the kerasblocks version that built the model.
+    """
+
+    text: str
+    name: str = ""
+    file: str = ""
+    vars: dict = dataclasses.field(default_factory=dict)
+    kerasblocks_version: str = __version__
+
+    def to_json(self):
+        return {
+            "version": self.kerasblocks_version,
+            "spec_name": self.name,
+            "spec_file": self.file,
+            "vars": dict(self.vars),
+            "spec": self.text,
+        }
+
+    @classmethod
+    def from_json(cls, data):
+        return cls(
+            text=data.get("spec", ""),
+            name=data.get("spec_name", ""),
+            file=data.get("spec_file", ""),
+            vars=dict(data.get("vars") or {}),
+            kerasblocks_version=data.get("version", ""),
+        )
+
+
+def attach_spec_record(model, record):
+    """Remembers on `model` the spec it was built from (read by `save_model`)."""
+    # object.__setattr__ keeps Keras's attribute tracking out of it: the record
+    # is plain data, not a layer or a variable.
+    object.__setattr__(model, _MODEL_ATTRIBUTE, record)
+    return model
+
+
+def spec_record_of(model):
+    """The `SpecRecord` attached to `model`, or None."""
+    return getattr(model, _MODEL_ATTRIBUTE, None)
+
+
+def save_model(model, path):
+    """Saves `model` to a `.keras` file, atomically, with its spec if it has one.
+
+    Args:
+        model: a `keras.Model`. If it was built by `kerasblocks.build` (or
+            loaded by `kerasblocks.load_model` from such a file), its spec
+            text, vars and the kerasblocks version go into the file's metadata.
+        path: target path, ending in `.keras`. Its directory must exist. An
+            existing file is replaced only once the new one is complete.
+
+    Returns:
+        The `pathlib.Path` written.
+    """
+    import keras
+
+    path = pathlib.Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"A model file name must end in `.keras`. Received: path={path}")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"Directory '{path.parent}' does not exist (saving {path})")
+
+    record = spec_record_of(model)
+    keras_file = _temporary_sibling(path)
+    final_file = _temporary_sibling(path) if record is not None else keras_file
+    try:
+        keras.saving.save_model(model, keras_file)
+        if record is not None:
+            _copy_archive_with_metadata(keras_file, final_file, {METADATA_KEY: record.to_json()})
+        os.replace(final_file, path)
+    finally:
+        for leftover in {keras_file, final_file}:
+            if leftover.exists():
+                leftover.unlink()
+    return path
+
+
+def load_model(path, *, compile=True):
+    """Loads a `.keras` file with `safe_mode=True`, kerasblocks layers registered.
+
+    The spec a file was built from stays with the loaded model, so saving it
+    again keeps the metadata.
+    """
+    from kerasblocks import _registration
+
+    _registration.register_layers()
+    import keras
+
+    path = pathlib.Path(path)
+    metadata = read_metadata(path)  # also gives clear errors for bad files
+    model = keras.saving.load_model(path, compile=compile, safe_mode=True)
+    if metadata["spec"] is not None:
+        attach_spec_record(model, metadata["spec"])
+    return model
+
+
+def read_metadata(path):
+    """What a `.keras` file says about itself, read without Keras.
+
+    Returns:
+        dict with "model_name", "keras_version", "date_saved" and "spec" (a
+        `SpecRecord`, or None for a model not built from a spec).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ModelFileError: not a `.keras` archive.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No such model file: '{path}'")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            metadata = json.loads(archive.read(METADATA_MEMBER))
+            config = json.loads(archive.read(CONFIG_MEMBER))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"'{path}' is not a .keras model file ({error})") from error
+    spec = metadata.get(METADATA_KEY)
+    return {
+        "model_name": (config.get("config") or {}).get("name", ""),
+        "keras_version": metadata.get("keras_version", ""),
+        "date_saved": metadata.get("date_saved", ""),
+        "spec": SpecRecord.from_json(spec) if spec else None,
+    }
+
+
+def _temporary_sibling(path):
+    # Same directory, so os.replace is a rename on one file system. Created by
+    # Keras's own open(), so it gets the usual permissions (mkstemp's are 0600).
+    # Ends in ".keras" because Keras insists on that suffix.
+    return path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp.keras")
+
+
+def _copy_archive_with_metadata(source, target, extra_metadata):
+    """Copies a `.keras` archive, merging `extra_metadata` into metadata.json."""
+    with zipfile.ZipFile(source) as reader, zipfile.ZipFile(target, "w") as writer:
+        for info in reader.infolist():
+            if info.filename == METADATA_MEMBER:
+                metadata = json.loads(reader.read(info))
+                metadata.update(extra_metadata)
+                writer.writestr(info, json.dumps(metadata, indent=2, default=str))
+                continue
+            # Stream member by member: weights can be gigabytes.
+            copied = zipfile.ZipInfo(info.filename, info.date_time)
+            copied.compress_type = info.compress_type
+            copied.file_size = info.file_size  # lets zipfile pick zip64 when needed
+            with reader.open(info) as member, writer.open(copied, "w") as out:
+                shutil.copyfileobj(member, out, _COPY_CHUNK_BYTES)

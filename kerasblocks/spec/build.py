@@ -1,0 +1,343 @@
+"""The expanded graph -> a functional `keras.Model`.
+
+The builder does what a person writing the model by hand would do, one line
+per node: `keras.Input(...)` for each input, `cls(name=..., **arguments)(x)`
+for each layer, `keras.Model(inputs, outputs)`. Nothing else happens per layer
+on the success path, so building from a spec costs what building by hand does.
+
+When Keras refuses a node (a bad argument value, shapes that do not fit), the
+error becomes a `SpecError` at the line that wrote the node, naming the layer,
+the shapes it received and where they came from, with a hint. The Keras
+exception stays chained (`__cause__`) for `kerasblocks --debug`.
+"""
+
+import copy
+import re
+
+from kerasblocks.errors import Diagnostic, SourceLocation, SpecError
+
+# Layers that combine several same-shaped inputs element-wise.
+_ELEMENTWISE_MERGE_TYPES = frozenset(
+    {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"}
+)
+_CONCATENATE_TYPES = frozenset({"Concatenate"})
+
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+_RANK_MISMATCH = re.compile(r"expected (min_|max_)?ndim=(\d+), found ndim=(\d+)")
+_INPUT_COUNT_MISMATCH = re.compile(r"expects (\d+) input\(s\), but it received (\d+)")
+# "<KerasTensor shape=(None, 8), dtype=float32, ...>" -> "(None, 8)".
+_KERAS_TENSOR_REPR = re.compile(r"<KerasTensor shape=(\([^)]*\))[^>]*>")
+
+
+def build_model(graph, *, resolve=None):
+    """Builds the functional Keras model that `graph` describes.
+
+    Args:
+        graph: `kerasblocks.spec.graph.Graph`, the expanded spec.
+        resolve: callable `type name -> layer class`. Defaults to
+            `kerasblocks.spec.registry.resolve`, the closed registry; tests
+            pass a stand-in.
+
+    Returns:
+        A `keras.Model` named `graph.name` whose layers carry the spec's layer
+        names. One input (output) is passed as a tensor, several as a list in
+        spec order.
+
+    Raises:
+        SpecError: a layer refused its arguments or its inputs; the error sits
+            at the node's line and shows the input shapes.
+    """
+    import keras
+
+    if resolve is None:
+        from kerasblocks.spec.registry import resolve
+
+    tensors = {}
+    for input_node in graph.inputs:
+        try:
+            tensors[input_node.name] = keras.Input(
+                shape=tuple(input_node.shape), dtype=input_node.dtype, name=input_node.name
+            )
+        except Exception as error:
+            raise SpecError(
+                f"input '{input_node.name}': {_keras_reason(error)}", input_node.location
+            ) from error
+
+    for node in graph.layers:
+        layer = _construct_layer(node, resolve)
+        inputs = [_tensor_for(graph, node, name, tensors) for name in node.inputs]
+        try:
+            tensors[node.name] = layer(inputs[0] if len(inputs) == 1 else inputs)
+        except Exception as error:  # any refusal is reported at the node's line
+            raise _call_error(node, inputs, error) from error
+
+    model_inputs = [tensors[node.name] for node in graph.inputs]
+    model_outputs = [_tensor_for(graph, None, name, tensors) for name in graph.outputs]
+    try:
+        return keras.Model(
+            inputs=model_inputs[0] if len(model_inputs) == 1 else model_inputs,
+            outputs=model_outputs[0] if len(model_outputs) == 1 else model_outputs,
+            name=graph.name,
+        )
+    except Exception as error:
+        raise SpecError(
+            f"could not assemble model '{graph.name}': {_keras_reason(error)}",
+            SourceLocation(file=graph.file),
+        ) from error
+
+
+def _construct_layer(node, resolve):
+    """`resolve(node.type)(name=node.name, **node.arguments)`, errors located."""
+    try:
+        layer_class = resolve(node.type)
+    except SpecError as error:
+        # The registry does not know where the name was written; we do.
+        raise SpecError(
+            [Diagnostic(d.message, node.location, d.hint, d.severity) for d in error.diagnostics]
+        ) from error
+
+    # Expansion may share one dict (say a `defaults` regularizer) between many
+    # nodes; copy containers so no constructor can change another node's value.
+    arguments = {
+        key: copy.deepcopy(value) if isinstance(value, (dict, list)) else value
+        for key, value in node.arguments.items()
+    }
+    try:
+        return layer_class(name=node.name, **arguments)
+    except Exception as error:
+        raise _constructor_error(node, error) from error
+
+
+def _tensor_for(graph, node, name, tensors):
+    try:
+        return tensors[name]
+    except KeyError:
+        # Expansion guarantees names are defined before use; this only fires
+        # for hand-made graphs.
+        where = node.location if node is not None else SourceLocation(file=graph.file)
+        user = f"layer '{node.name}'" if node is not None else "outputs"
+        raise SpecError(
+            f"{user} refers to '{name}', which is not an input or an earlier layer",
+            where,
+        ) from None
+
+
+def _constructor_error(node, error):
+    """A `SpecError` for `cls(**arguments)` failing: names the argument if it can."""
+    reason = _keras_reason(error)
+    argument = _argument_named_in(reason, node.arguments)
+    if argument is None:
+        return SpecError(f"{_describe_node(node)}: {reason}", node.location)
+    origin = node.argument_origins.get(argument)
+    # Point at the value itself (which may sit in `defaults` or a block), else
+    # at the layer.
+    location = origin.location if origin is not None else node.location
+    message = (
+        f"{_describe_node(node)}: invalid argument "
+        f"{argument}={node.arguments[argument]!r}: {reason}"
+    )
+    if origin is not None and origin.kind != "layer":
+        message += f" (value from {origin.detail or origin.kind})"
+    return SpecError(message, location)
+
+
+def _argument_named_in(reason, arguments):
+    """The argument a Keras message is about, or None.
+
+    Keras names it as `name`, name=... or {'name': ...}; failing that, a
+    message that quotes a string value ("identifier: relux", 'relux') points
+    at the argument holding that value.
+    """
+    for argument in arguments:
+        escaped = re.escape(argument)
+        if re.search(rf"`{escaped}`|\b{escaped}=|'{escaped}'", reason):
+            return argument
+    for argument, value in arguments.items():
+        if not isinstance(value, str):
+            continue
+        quoted = re.escape(value)
+        if re.search(rf": {quoted}\b|'{quoted}'|\"{quoted}\"", reason):
+            return argument
+    return None
+
+
+def _call_error(node, inputs, error):
+    """A `SpecError` for `layer(inputs)` failing, with every input's shape."""
+    shapes = [tuple(tensor.shape) for tensor in inputs]
+    received = _describe_inputs(node.inputs, shapes)
+    reason = _keras_reason(error)
+    message = f"{_describe_node(node)} got {received}"
+    if "zero or negative" in reason:
+        # Keras lists kernel, strides and dilation; the hint says what matters.
+        message += ": its output would have no elements (size zero or negative)"
+    elif not _is_merge_shape_clash(node, shapes, reason):
+        # For a merge of different shapes the shapes say it all; else add why.
+        message += f": {reason}"
+    return SpecError(message, node.location, hint=_shape_hint(node, shapes, reason))
+
+
+def _is_merge_shape_clash(node, shapes, reason):
+    is_merge = node.type in _ELEMENTWISE_MERGE_TYPES or node.type in _CONCATENATE_TYPES
+    return is_merge and len(set(shapes)) > 1 and "shape" in reason
+
+
+def _describe_node(node):
+    """Names a node: "Conv2D 'conv1'", plus the block and line for a block's layer.
+
+    A block's layer is reported at the line that uses the block (where the
+    user can act); the line inside the block body is named here.
+    """
+    text = f"{node.type} '{node.name}'"
+    if node.blocks:
+        text += f" (in block {' > '.join(node.blocks)}"
+        if node.definition is not None:
+            text += f", written at {node.definition}"
+        text += ")"
+    return text
+
+
+def _describe_inputs(names, shapes):
+    """Says what a node got: "shape (None, 8) from 'a'" or "shapes ... and ..."."""
+    parts = [f"{_format_shape(shape)} from '{name}'" for name, shape in zip(names, shapes)]
+    if len(parts) == 1:
+        return f"shape {parts[0]}"
+    return "shapes " + ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _format_shape(shape):
+    return "(" + ", ".join(str(size) for size in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _keras_reason(error):
+    """The useful line(s) of a Keras exception, without colours or call dumps.
+
+    Errors raised inside `call()` come wrapped as "Exception encountered when
+    calling X.call(). <reason> Arguments received by X.call(): ..."; keep the
+    reason only.
+    """
+    text = _ANSI_ESCAPE.sub("", str(error))
+    if "Exception encountered when calling" in text:
+        text = text.split("\n", 1)[-1]
+        text = text.split("Arguments received by", 1)[0]
+    text = _KERAS_TENSOR_REPR.sub(r"\1", " ".join(text.split()))
+    if not text:
+        text = type(error).__name__
+    elif not isinstance(error, ValueError):
+        # A TypeError or IndexError says less on its own; name it.
+        text = f"{type(error).__name__}: {text}"
+    return text
+
+
+# --- hints -------------------------------------------------------------------
+
+
+def _shape_hint(node, shapes, reason):
+    """A suggestion for the most common shape mistakes, or None."""
+    if "zero or negative" in reason:
+        return _window_too_large_hint(node, shapes[0])
+    rank_mismatch = _RANK_MISMATCH.search(reason)
+    if rank_mismatch:
+        bound, expected, found = rank_mismatch.groups()
+        return _rank_hint(node, int(expected), int(found), bound)
+    count_mismatch = _INPUT_COUNT_MISMATCH.search(reason)
+    if count_mismatch:
+        expected = int(count_mismatch.group(1))
+        return f"{node.type} takes {expected} input(s); list {expected} name(s) in `inputs`"
+    if "must be fully-defined" in reason:
+        return (
+            f"{node.type} needs a known size on its input's last axis; give the "
+            "input a full shape, or Flatten / pool to a fixed size first"
+        )
+    if len(shapes) > 1 and (
+        node.type in _ELEMENTWISE_MERGE_TYPES or node.type in _CONCATENATE_TYPES
+    ):
+        return _merge_hint(node, shapes)
+    return None
+
+
+def _window_too_large_hint(node, shape):
+    window_argument = "kernel_size" if "kernel_size" in node.arguments else "pool_size"
+    window = node.arguments.get(window_argument)
+    spatial = _spatial_sizes(node, shape)
+    size_text = "x".join(str(size) for size in spatial)
+    window_text = f" ({window_argument}: {window})" if window is not None else ""
+    return (
+        f"the input is only {size_text} but the window{window_text} does not fit; "
+        f"use padding: same, a smaller {window_argument}, or downsample less "
+        f"before '{node.name}'"
+    )
+
+
+def _rank_hint(node, expected, found, bound):
+    if bound == "max_" or (bound != "min_" and found > expected):
+        return (
+            f"{node.type} takes {expected}-D input (batch axis included) but got "
+            f"{found}-D; add Flatten or a global pooling layer before '{node.name}'"
+        )
+    return (
+        f"{node.type} takes {'at least ' if bound == 'min_' else ''}{expected}-D "
+        f"input (batch axis included) but got {found}-D; add a Reshape before "
+        f"'{node.name}' or take a different input"
+    )
+
+
+def _merge_hint(node, shapes):
+    """Says which axes differ between two merged inputs and how to line them up."""
+    first, other_index = shapes[0], None
+    for index, shape in enumerate(shapes[1:], start=1):
+        if shape != first:
+            other_index = index
+            break
+    if other_index is None or len(shapes[other_index]) != len(first):
+        return f"{node.type} needs inputs of the same rank and shape"
+    other = shapes[other_index]
+    names = (node.inputs[0], node.inputs[other_index])
+
+    concat_axis = None
+    if node.type in _CONCATENATE_TYPES:
+        concat_axis = node.arguments.get("axis", -1) % len(first)
+    differing = [
+        axis
+        for axis in range(1, len(first))
+        if axis != concat_axis
+        and first[axis] != other[axis]
+        and None not in (first[axis], other[axis])
+    ]
+    if not differing:
+        return None
+    channel_axis = len(first) - 1
+    hints = []
+    spatial = [axis for axis in differing if axis != channel_axis]
+    if spatial:
+        hints.append(_resolution_hint(first, other, names, spatial[0]))
+    if channel_axis in differing and concat_axis != channel_axis:
+        hints.append(
+            f"the channel counts differ ({first[-1]} from '{names[0]}', "
+            f"{other[-1]} from '{names[1]}'): give both the same filters/units, or "
+            "project one with a 1x1 Conv2D"
+        )
+    return "; ".join(hints)
+
+
+def _resolution_hint(first, other, names, axis):
+    """How to bring two spatial sizes together: strides, pooling or upsampling."""
+    (small_name, small), (big_name, big) = sorted(
+        [(names[0], first[axis]), (names[1], other[axis])], key=lambda item: item[1]
+    )
+    if big % small == 0:
+        factor = big // small
+        return (
+            f"'{big_name}' is {factor}x larger: give the layer that makes it "
+            f"strides: {factor} or pool it with pool_size: {factor}, or upsample "
+            f"'{small_name}' (UpSampling2D size: {factor})"
+        )
+    return (
+        f"'{big_name}' has size {big} where '{small_name}' has {small}: change "
+        "strides, pooling or padding ('same' keeps sizes) so they match"
+    )
+
+
+def _spatial_sizes(node, shape):
+    if node.arguments.get("data_format") == "channels_first":
+        return shape[2:]
+    return shape[1:-1]
