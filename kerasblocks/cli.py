@@ -6,6 +6,7 @@
     kerasblocks summary vgg16
     kerasblocks build vgg16 -o vgg16.keras
     kerasblocks inspect vgg16.keras
+    kerasblocks list                           # the shipped specs
 
 Exit codes: 0 success; 2 an invalid spec, a missing file or bad usage (the
 messages say where); 1 an unexpected internal error (one line; `--debug` shows
@@ -27,6 +28,8 @@ EXIT_OK = 0
 EXIT_INTERNAL_ERROR = 1
 EXIT_INVALID = 2  # also what argparse uses for usage errors
 
+_debug_requested = False  # set by main(); --debug also shows TensorFlow's logs
+
 
 class CommandError(Exception):
     """A user-facing problem that is not a spec error: printed, exit 2."""
@@ -34,8 +37,10 @@ class CommandError(Exception):
 
 def main(argv=None):
     """Runs the command line; returns the exit code."""
+    global _debug_requested
     parser = _make_parser()
     args = parser.parse_args(argv)
+    _debug_requested = args.debug
     try:
         return args.command(args)
     except (SpecError, CommandError) as error:
@@ -142,7 +147,34 @@ def _inspect_command(args):
     return EXIT_OK if loaded else EXIT_INVALID
 
 
+def _list_command(args):
+    from kerasblocks.spec.catalog import shipped_specs
+
+    specs = shipped_specs()
+    if not specs:
+        raise CommandError("no shipped specs found (they live in specs/ of a source checkout)")
+    if args.counts:
+        _quiet_tensorflow()
+        from kerasblocks import api
+    width = max(len(spec.name) for spec in specs)
+    for spec in specs:
+        print(f"{spec.name:<{width}}  {spec.description}")
+        if args.counts:
+            model = api.build(spec.path)
+            print(f"{'':<{width}}  {_format_counts(api.parameter_counts(model))}")
+            del model
+            _release_keras_memory()  # VGG16 alone holds 0.55 GB of weights
+    return EXIT_OK
+
+
 # --- helpers -------------------------------------------------------------------
+
+
+def _release_keras_memory():
+    import keras
+
+    keras.backend.clear_session()
+
 
 
 def _build_and_report(args, output):
@@ -208,8 +240,27 @@ def _format_counts(counts):
 
 
 def _quiet_tensorflow():
-    # TensorFlow's C++ INFO/WARNING lines are noise here; users can override.
+    """Imports TensorFlow and Keras without their start-up noise on stderr.
+
+    TensorFlow 2.21 prints absl INFO/ERROR lines (oneDNN, CUDA probing) while
+    it imports and first lists devices, before any log level applies, so the
+    environment variable alone cannot hide them: silence file descriptor 2 for
+    that moment. With `--debug` nothing is hidden.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules or _debug_requested:
+        return
+    sys.stderr.flush()
+    saved_stderr = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow as tf
+
+            tf.config.list_logical_devices()
+    finally:
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
 
 
 def _print_traceback_if(debug):
@@ -304,6 +355,23 @@ def _make_parser():
     )
     inspect.add_argument("model", metavar="MODEL.keras")
     inspect.set_defaults(command=_inspect_command)
+
+    listing = commands.add_parser(
+        "list",
+        parents=[common],
+        help="list the shipped specs with descriptions and parameter counts",
+        description=(
+            "List the shipped specs (usable by name, e.g. `kerasblocks build vgg16`) with "
+            "their descriptions and parameter counts at their default vars."
+        ),
+    )
+    listing.add_argument(
+        "--no-counts",
+        dest="counts",
+        action="store_false",
+        help="skip building the models (fast: no TensorFlow)",
+    )
+    listing.set_defaults(command=_list_command)
     return parser
 
 

@@ -96,15 +96,17 @@ def run_subprocess(code):
 
 # --- help, version, usage -------------------------------------------------------
 
+COMMANDS = ["build", "validate", "expand", "summary", "schema", "inspect", "list"]
+
 
 def test_help_lists_every_command(capsys):
     code, out, _ = run(capsys, "--help")
     assert code == 0
-    for command in ("build", "validate", "expand", "summary", "schema", "inspect"):
+    for command in COMMANDS:
         assert command in out
 
 
-@pytest.mark.parametrize("command", ["build", "validate", "expand", "summary", "schema", "inspect"])
+@pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help(capsys, command):
     code, out, _ = run(capsys, command, "--help")
     assert code == 0
@@ -138,11 +140,12 @@ def test_help_validate_expand_and_schema_leave_tensorflow_unloaded(spec_files):
         codes.append(main(["validate", {str(spec_files["mlp"])!r}, {str(spec_files["typos"])!r}]))
         codes.append(main(["expand", {str(spec_files["mlp"])!r}]))
         codes.append(main(["schema"]))
+        codes.append(main(["list", "--no-counts"]))
         print("RESULT", codes, "tensorflow" in sys.modules, "keras" in sys.modules)
         """
     )
     result = out[out.index("RESULT") :].split(maxsplit=1)[1]
-    assert result.strip() == "[0, 2, 0, 0] False False"
+    assert result.strip() == "[0, 2, 0, 0, 0] False False"
 
 
 def test_console_entry_point_runs_as_a_module(spec_files):
@@ -328,3 +331,29 @@ def test_saved_file_is_a_keras_archive_with_the_spec(capsys, spec_files, tmp_pat
     with zipfile.ZipFile(model_file) as archive:
         metadata = json.loads(archive.read("metadata.json"))
     assert metadata["kerasblocks"]["spec"] == MLP_SPEC
+
+
+# --- list ----------------------------------------------------------------------
+
+
+def test_list_shows_every_shipped_spec_with_its_description(capsys):
+    from kerasblocks.spec.catalog import shipped_specs
+
+    code, out, _ = run(capsys, "list", "--no-counts")
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == len(shipped_specs()) >= 11
+    for line, spec in zip(lines, shipped_specs()):
+        assert line.split(maxsplit=1) == [spec.name, spec.description]
+
+
+def test_list_counts_parameters_by_building_each_spec(capsys, monkeypatch):
+    from kerasblocks.spec import catalog
+
+    mlp = [spec for spec in catalog.shipped_specs() if spec.name == "mlp_mnist"]
+    monkeypatch.setattr(catalog, "shipped_specs", lambda: mlp)
+    code, out, _ = run(capsys, "list")
+    assert code == 0
+    assert out.splitlines()[1].strip() == (
+        "136,074 total, 136,074 trainable, 0 non-trainable"
+    )
