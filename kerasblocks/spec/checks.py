@@ -13,6 +13,7 @@ from kerasblocks.spec import registry
 from kerasblocks.spec.suggest import did_you_mean
 from kerasblocks.spec.syntax import (
     RESERVED_ARGUMENTS,
+    WHEN_KEY,
     entry_kind,
     iter_entries,
     iter_layer_lists,
@@ -118,7 +119,13 @@ class _StaticChecker:
         for key in arguments:
             location = self.document.key_location(path + (key,))
             if key in RESERVED_ARGUMENTS:
-                if in_defaults:
+                if in_defaults and key == WHEN_KEY:
+                    self._error(
+                        "defaults cannot set 'when': write the condition on the layers, "
+                        "or on a scope around them",
+                        location,
+                    )
+                elif in_defaults:
                     self._error(
                         f"defaults cannot set '{key}': it differs for every layer", location
                     )

@@ -15,6 +15,11 @@ Scoping, in short (the README's language reference has examples):
 - layer names are global in the main list; each block use has its own names,
   which end up prefixed with the use's name (`stem_conv2d`); the block's output
   layer, unless the block names it, takes the use's name itself (`stem`).
+
+`when: <condition>` on a layer, a block use, a `repeat`/`stack`/`scope` entry
+or an output leaves that entry out when the condition is false, as if it were
+not written: a chain passes over it, and its name is not defined (referring to
+it is an error that says why).
 """
 
 import dataclasses
@@ -36,6 +41,7 @@ from kerasblocks.spec.syntax import (
     NAME_KEY,
     NODE_NAME_RE,
     REQUIRED,
+    WHEN_KEY,
     constructor_arguments,
     entry_kind,
     layer_of,
@@ -138,6 +144,7 @@ class _Expander:
         self.overrides = overrides
         self.diagnostics = []
         self.layers = []  # _PendingLayer, in file order
+        self.switched_off = False  # whether a `when` left something out
 
     # --- the walk ---------------------------------------------------------------
 
@@ -167,6 +174,8 @@ class _Expander:
 
     def _expand_entry(self, entry, path, context, previous):
         kind = entry_kind(entry)
+        if kind != "layer" and not self._switched_on(entry, path, context.values):
+            return previous
         if kind == "repeat":
             return self._repeat(entry, path, context, previous)
         if kind == "stack":
@@ -247,6 +256,11 @@ class _Expander:
     def _use(self, type_name, arguments, arguments_path, location, context, previous, source):
         """Expands `- Type: arguments`; returns the node that the next entry takes."""
         name = self._layer_name(arguments, arguments_path, context)
+        if not self._switched_on(arguments, arguments_path, context.values):
+            if name is not None:
+                when_location = self.document.location(arguments_path + (WHEN_KEY,))
+                context.names.switch_off(name, when_location)
+            return previous
         if name is not None and not self._name_is_free(context.names, name, location):
             name = None  # reported; an automatic name avoids follow-on clashes
         if type_name in self.blocks:
@@ -392,6 +406,30 @@ class _Expander:
             return last
         return node
 
+    def _switched_on(self, mapping, path, values):
+        """Whether an entry with an optional `when` condition is in the model.
+
+        A condition that fails to evaluate, or is not true or false, is an
+        error; the entry then counts as present, so that its other problems
+        are reported and references to it raise no follow-on errors.
+        """
+        if WHEN_KEY not in mapping:
+            return True
+        when_path = path + (WHEN_KEY,)
+        binding = self._evaluate(mapping[WHEN_KEY], when_path, values, _Source("layer"))
+        if binding is None:
+            return True
+        if not isinstance(binding.value, bool):
+            self._error(
+                f"`when` must be true or false, got {binding.value!r}",
+                self.document.location(when_path),
+                hint="a condition is a var holding true or false, e.g. `when: $aux`",
+            )
+            return True
+        if not binding.value:
+            self.switched_off = True
+        return binding.value
+
     # --- names and references ---------------------------------------------------
 
     def _layer_name(self, arguments, arguments_path, context):
@@ -512,23 +550,50 @@ class _Expander:
     def _model_outputs(self, names, last):
         if "outputs" not in self.data:
             return [last] if last is not None else []
-        binding = self._evaluate(self.data["outputs"], ("outputs",), self.globals, _Source("layer"))
-        if binding is None:
-            return []
-        listed = isinstance(self.data["outputs"], list)
-        references = binding.value if isinstance(binding.value, list) else [binding.value]
+        written = self.data["outputs"]
+        if isinstance(written, list):  # each item: a name, or {name: ..., when: ...}
+            items = [(item, ("outputs", index)) for index, item in enumerate(written)]
+        else:  # one name, or an expression giving one or a list of them
+            binding = self._evaluate(written, ("outputs",), self.globals, _Source("layer"))
+            if binding is None:
+                return []
+            values = binding.value if isinstance(binding.value, list) else [binding.value]
+            items = [(value, None) for value in values]
         outputs = []
-        for index, reference in enumerate(references):
-            location = self.document.location(("outputs", index) if listed else ("outputs",))
+        for item, path in items:
+            reference, reference_path = item, path
+            if isinstance(item, dict):
+                if not self._switched_on(item, path, self.globals):
+                    continue
+                reference, reference_path = item[NAME_KEY], path + (NAME_KEY,)
+            if path is not None:
+                binding = self._evaluate(reference, reference_path, self.globals, _Source("layer"))
+                if binding is None:
+                    continue
+                reference = binding.value
+            location = self.document.location(reference_path or ("outputs",))
             node = names.find(reference) if isinstance(reference, str) else None
-            if node is None:
+            if node is not None:
+                outputs.append(node)
+            elif isinstance(reference, str) and names.switched_off_at(reference) is not None:
+                when = names.switched_off_at(reference)
+                self._error(
+                    f"output '{reference}' is a layer left out by its `when` "
+                    f"(at {when.line}:{when.column})",
+                    location,
+                    hint=f"give the output the same condition: `{{name: {reference}, when: ...}}`",
+                )
+            else:
                 self._error(
                     f"no layer or input named {reference!r} for the outputs"
                     f"{did_you_mean(str(reference), names.names())}",
                     location,
                 )
-            else:
-                outputs.append(node)
+        if not outputs and self._error_count() == 0:
+            self._error(
+                "every output is left out by its `when`: the model has no output",
+                self.document.location(("outputs",)),
+            )
         return outputs
 
     # --- the graph ----------------------------------------------------------------
@@ -580,6 +645,8 @@ class _Expander:
             else:
                 message = f"the output of layer '{names[node]}' is never used"
             self._warning(message, node.definition)
+        if self.switched_off:
+            return  # vars used only by entries a `when` left out are still needed
         for var_name in self.data.get("vars") or {}:
             if var_name not in self.globals.used:
                 self._warning(

@@ -31,7 +31,7 @@ _TYPE_NAMES = {
 }
 # Keys a user may have meant when a layer entry has a lowercase key.
 _LAYER_ENTRY_KEYWORDS = ("repeat", "stack", "scope")
-_LAYER_ARGUMENT_KEYS = ("name", "inputs")
+_LAYER_ARGUMENT_KEYS = ("name", "inputs", "when")
 
 
 def schema_text():

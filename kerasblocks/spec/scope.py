@@ -93,6 +93,15 @@ class NameScope:
         self.description = description  # e.g. "block ConvBNReLU", for messages
         self._nodes = {}  # name -> (node, SourceLocation of its definition)
         self._unresolved = []
+        self._switched_off = {}  # name -> SourceLocation of the false `when`
+
+    def switch_off(self, name, when_location):
+        """Records a named layer that a false `when` left out (for messages)."""
+        self._switched_off.setdefault(name, when_location)
+
+    def switched_off_at(self, name):
+        """Where the `when` that left out the layer `name` is, or None."""
+        return None if name in self._nodes else self._switched_off.get(name)
 
     def define(self, name, node, location):
         """Adds a name; an earlier definition of the same name is kept."""
@@ -122,7 +131,17 @@ class NameScope:
         diagnostics = []
         for reference in self._unresolved:
             entry = self._nodes.get(reference.name)
-            if entry is None:
+            when = self.switched_off_at(reference.name)
+            if entry is None and when is not None:
+                diagnostics.append(
+                    Diagnostic(
+                        f"layer '{reference.name}' is left out: its `when` at "
+                        f"{when.line}:{when.column} is false",
+                        reference.location,
+                        hint="give this layer the same condition, or take another input",
+                    )
+                )
+            elif entry is None:
                 message = f"no layer or input named '{reference.name}' in {self.description}"
                 message += did_you_mean(reference.name, self._nodes)
                 diagnostics.append(Diagnostic(message, reference.location))

@@ -11,7 +11,10 @@ KEYWORDS = ("repeat", "stack", "scope")
 # Keys of a layer's arguments that are not constructor arguments of the type.
 NAME_KEY = "name"
 INPUTS_KEY = "inputs"
-RESERVED_ARGUMENTS = (NAME_KEY, INPUTS_KEY)
+# `when: <condition>` on a layer, a block use, a repeat/stack/scope entry or an
+# output: the entry exists only when the condition is true.
+WHEN_KEY = "when"
+RESERVED_ARGUMENTS = (NAME_KEY, INPUTS_KEY, WHEN_KEY)
 # A block param declared `required` has no default.
 REQUIRED = "required"
 DEFAULT_BLOCK_INPUTS = ("input",)
@@ -34,7 +37,7 @@ def layer_of(entry):
 
 
 def constructor_arguments(arguments):
-    """The arguments without `name` and `inputs`."""
+    """The arguments without `name`, `inputs` and `when`."""
     return {key: value for key, value in arguments.items() if key not in RESERVED_ARGUMENTS}
 
 

@@ -17,4 +17,9 @@ def validate(source_or_spec, vars=None):
     Raises:
         SpecError: every error found, each at its file, line and column.
     """
-    return list(expand(source_or_spec, vars).warnings)
+    graph = expand(source_or_spec, vars)
+    if graph.train is not None:  # the train section's cross-checks (no TensorFlow either)
+        from kerasblocks.training.config import check_train_section
+
+        check_train_section(source_or_spec, graph)
+    return list(graph.warnings)

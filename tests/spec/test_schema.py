@@ -76,11 +76,11 @@ def test_shipped_specs_point_editors_at_the_schema(path):
     )
 
 
-def test_a_train_section_is_free_form():
-    assert (
-        _errors(MINIMAL + "train: {optimizer: {Adam: {learning_rate: 0.001}}, epochs: 20}\n") == []
-    )
+def test_a_train_section_is_checked():
+    # The section is defined in schema.json (property `train`); tests/training has the rest.
+    assert _errors(MINIMAL + "train: {optimizer: {name: adam, learning_rate: 0.001}, epochs: 20}\n") == []
     assert _errors(MINIMAL + "train: [1]\n") == [(5, 8, "'train' must be a mapping, not a list")]
+    assert _errors(MINIMAL + "train: {epochs: 0}\n")[0][:2] == (5, 17)
 
 
 def test_errors_sit_on_the_offending_key_or_value():
