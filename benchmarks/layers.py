@@ -15,7 +15,9 @@ repeats is reported, with the ratio kerasblocks / baseline as the median of
 the per-sequence ratios.
 
 To add a layer, append a `Case` to `CASES` (a baseline layer class above it
-when there is none yet).
+when there is none yet). The composite layers (`ResidualUnit`,
+`InceptionBlock`) are timed against the hand-written functional Keras models
+of `tests/reference_models.py`, the same ones their tests compare numbers with.
 """
 
 import argparse
@@ -35,7 +37,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from kerasblocks.layers import LRN, L2NormScale  # noqa: E402
+from kerasblocks.layers import LRN, InceptionBlock, L2NormScale, ResidualUnit  # noqa: E402
+from tests import reference_models as ref  # noqa: E402
 
 RESULTS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 SECTION_TITLE = "## Layers (benchmarks/layers.py)"
@@ -138,6 +141,38 @@ CASES = [
         lambda: TFLocalResponseNormalization(depth_radius=5, bias=1.0, alpha=1.0, beta=0.5),
         (256, 1024),
     ),
+    Case(
+        "ResidualUnit pre-act ELU (article)",
+        lambda: ResidualUnit(64, activation="elu"),
+        lambda: ref.article_preact_unit((32, 32, 64), 64),
+        (8, 32, 32, 64),
+    ),
+    Case(
+        "ResidualUnit ResNet50 bottleneck, identity",
+        lambda: ResidualUnit(256, variant="postact", bottleneck=True, epsilon=1.001e-5),
+        lambda: ref.resnet50_bottleneck_block((28, 28, 256), 256),
+        (8, 28, 28, 256),
+    ),
+    Case(
+        "ResidualUnit ResNet50 bottleneck, projection s2",
+        lambda: ResidualUnit(
+            512, strides=2, variant="postact", bottleneck=True, epsilon=1.001e-5
+        ),
+        lambda: ref.resnet50_bottleneck_block((28, 28, 256), 512, strides=2),
+        (8, 28, 28, 256),
+    ),
+    Case(
+        "InceptionBlock GoogLeNet 3a (v1)",
+        lambda: InceptionBlock(preset="v1", filters=ref.GOOGLENET_3A_FILTERS),
+        lambda: ref.googlenet_v1_module((28, 28, 192)),
+        (8, 28, 28, 192),
+    ),
+    Case(
+        "InceptionBlock fashion (article), s2",
+        lambda: InceptionBlock(preset="fashion", filters=16, strides=2),
+        lambda: ref.article_fashion_block((28, 28, 16), 16, strides=2),
+        (32, 28, 28, 16),
+    ),
 ]
 
 
@@ -234,7 +269,10 @@ def render_section(rows, args):
         f"{args.repeats} repeats after {args.warmup} warm-up steps, float32. "
         "Baselines are hand-written Keras layers calling the TF ops directly "
         "(`tf.math.l2_normalize(x) * alpha`, `tf.nn.local_response_normalization`, "
-        "with transposes for channels-first and a reshape for 2-D input). "
+        "with transposes for channels-first and a reshape for 2-D input) and, for "
+        "`ResidualUnit` and `InceptionBlock`, the same network written as a "
+        "functional Keras model of Conv2D / BatchNormalization / pooling layers "
+        "(`tests/reference_models.py`; BN in training mode in both). "
         "The two layers are timed in A-B-B-A sequences; ratio = median over the "
         "sequences of kerasblocks / baseline (target <= 1.05).",
         "",

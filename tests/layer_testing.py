@@ -6,17 +6,32 @@ round trips, `get_config` mirroring `__init__`, a training step that lowers the
 loss with finite gradients, XLA, mixed precision, and `.keras` save/load giving
 bit-identical outputs in this process and in a fresh one that only does
 `import kerasblocks`.
+
+What costs time here is compiling: a Keras training step takes seconds to
+trace and XLA takes seconds more to compile it, and a fresh interpreter takes
+seconds to import TensorFlow. So each configuration
+- traces one graph-mode training step, shared by the training and the saving
+  checks, which compare eager outputs (no `predict` function to trace);
+- compiles one XLA function per dtype policy, holding both the training step
+  and the inference output (not `train_on_batch` and `predict` separately),
+  with SGD and the optimizer built beforehand, so it is traced only once;
+- loads its `.keras` file in a fresh interpreter shared with the other
+  configurations of the same layer class, started in the background when that
+  class's first test begins.
 """
 
+import atexit
 import inspect
 import json
 import os
 import subprocess
 import sys
-import textwrap
+import tempfile
+from typing import NamedTuple
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import kerasblocks  # noqa: F401  (registers the layers)
@@ -24,6 +39,76 @@ import kerasblocks  # noqa: F401  (registers the layers)
 
 def random_inputs(shape, seed=0):
     return np.random.default_rng(seed).normal(size=shape).astype("float32")
+
+
+class LayerCase(NamedTuple):
+    """One configuration for `run_layer_test`; `id` names the pytest case."""
+
+    id: str
+    init_kwargs: dict
+    input_shapes: list
+    expected_output_shapes: list = None
+    expected_num_trainable_weights: int = None
+    expected_num_non_trainable_weights: int = None
+
+
+def same_shape_case(
+    case_id, init_kwargs, input_shapes, trainable_weights=0, non_trainable_weights=0
+):
+    """A `LayerCase` for a layer whose output shape is its input shape
+    (weightless unless told)."""
+    return LayerCase(
+        case_id,
+        init_kwargs,
+        input_shapes,
+        input_shapes,
+        trainable_weights,
+        non_trainable_weights,
+    )
+
+
+def image_layer_cases(rows):
+    """`LayerCase`s for 4-D (channels-last) layers from compact rows
+    `(id, init_kwargs, input_shape, expected_output_shape, trainable,
+    non_trainable)`.
+
+    Each case also runs the shape checks on `(3, 6, 10, channels)`: another
+    batch size and a non-square spatial size that is not a power of 2.
+    """
+    return [
+        LayerCase(
+            name,
+            kwargs,
+            [input_shape, (3, 6, 10, input_shape[-1])],
+            [expected, None],
+            trainable,
+            non_trainable,
+        )
+        for name, kwargs, input_shape, expected, trainable, non_trainable in rows
+    ]
+
+
+def layer_test(layer_cls, cases):
+    """A pytest test function running `run_layer_test` on each of `cases`.
+
+    In a test module: `test_layer = layer_test(ResidualUnit, CASES)`; pytest
+    names the tests after the variable and the case ids.
+    """
+
+    @pytest.mark.parametrize("case", cases, ids=[case.id for case in cases])
+    def test(case, tmp_path):
+        run_layer_test(
+            layer_cls,
+            case.init_kwargs,
+            case.input_shapes,
+            tmp_path=tmp_path,
+            expected_output_shapes=case.expected_output_shapes,
+            expected_num_trainable_weights=case.expected_num_trainable_weights,
+            expected_num_non_trainable_weights=case.expected_num_non_trainable_weights,
+        )
+
+    test.__doc__ = f"`run_layer_test` on a {layer_cls.__name__} configuration."
+    return test
 
 
 def run_layer_test(
@@ -45,13 +130,15 @@ def run_layer_test(
         input_shapes: list of full input shapes (with batch size); the first
             one is used for the training, XLA, precision and saving checks.
         tmp_path: a `pathlib.Path` for `.keras` files (pytest's `tmp_path`).
-        expected_output_shapes: optional list, one expected output shape per
-            input shape.
+        expected_output_shapes: optional list, one expected output shape (or
+            `None`) per input shape.
         expected_num_trainable_weights: optional count of trainable weights
             (variables, not parameters) after build.
         expected_num_non_trainable_weights: same for non-trainable weights.
         run_subprocess_load: also load the saved model in a fresh interpreter.
     """
+    if run_subprocess_load:
+        fresh_interpreter(layer_cls)  # starts importing TensorFlow meanwhile
     check_config_round_trips(layer_cls, init_kwargs)
     for index, shape in enumerate(input_shapes):
         expected = expected_output_shapes[index] if expected_output_shapes else None
@@ -62,12 +149,12 @@ def run_layer_test(
         assert len(layer.trainable_weights) == expected_num_trainable_weights
     if expected_num_non_trainable_weights is not None:
         assert len(layer.non_trainable_weights) == expected_num_non_trainable_weights
-    check_training_step(layer_cls, init_kwargs, input_shapes[0])
+    trained = check_training_step(layer_cls, init_kwargs, input_shapes[0])
+    check_save_and_load(
+        layer_cls, init_kwargs, input_shapes[0], tmp_path, run_subprocess_load, trained
+    )
     check_jit_compile(layer_cls, init_kwargs, input_shapes[0])
     check_mixed_precision(layer_cls, init_kwargs, input_shapes[0])
-    check_save_and_load(
-        layer_cls, init_kwargs, input_shapes[0], tmp_path, run_subprocess_load
-    )
 
 
 def check_config_round_trips(layer_cls, init_kwargs):
@@ -108,6 +195,25 @@ def check_output_shapes(layer_cls, init_kwargs, input_shape, expected):
     assert tuple(symbolic.shape) == tuple(expected_symbolic)
 
 
+def check_channels_first_matches_last(layer_cls, init_kwargs, x, tolerance=1e-5):
+    """`layer_cls(**init_kwargs, data_format="channels_first")` with the
+    weights of the channels-last layer gives the same numbers on the
+    transposed 4-D input `x` (given channels last). Returns that layer."""
+    last = layer_cls(**init_kwargs)
+    first = layer_cls(**init_kwargs, data_format="channels_first")
+    x_first = np.transpose(x, (0, 3, 1, 2))
+    last.build(x.shape)
+    first.build(x_first.shape)
+    first.set_weights(last.get_weights())
+    np.testing.assert_allclose(
+        np.transpose(keras.ops.convert_to_numpy(first(x_first)), (0, 2, 3, 1)),
+        keras.ops.convert_to_numpy(last(x)),
+        rtol=tolerance,
+        atol=tolerance,
+    )
+    return first
+
+
 def _model_around(layer, input_shape, with_projection):
     """Input -> [Dense on the last axis] -> layer, as a functional model.
 
@@ -130,7 +236,17 @@ def _training_model(layer_cls, init_kwargs, input_shape, seed=1):
     return model, x, y
 
 
+def _inference(model, x):
+    return keras.ops.convert_to_numpy(model(x, training=False))
+
+
 def check_training_step(layer_cls, init_kwargs, input_shape):
+    """Finite gradients for every weight, and one compiled (graph mode, no
+    XLA) SGD step lowers the training loss.
+
+    Returns `(model, x, y)`: the compiled model after its step, for
+    `check_save_and_load` to reuse the traced training function.
+    """
     model, x, y = _training_model(layer_cls, init_kwargs, input_shape)
 
     with tf.GradientTape() as tape:
@@ -149,55 +265,125 @@ def check_training_step(layer_cls, init_kwargs, input_shape):
     model.train_on_batch(x, y)
     after = training_loss()
     assert np.isfinite(after) and after < before, (before, after)
+    return model, x, y
+
+
+def _compile_returning_outputs(model, **compile_kwargs):
+    """`model.compile(**compile_kwargs)`, with the training step also
+    returning the model's inference output on its batch, after the update.
+
+    `train_on_batch(x, y, return_dict=True)["outputs"]` is then the output of
+    the very function Keras compiled (with XLA when `jit_compile=True`), so
+    one compilation serves both the training and the output checks, where
+    `train_on_batch` and `predict` would compile one function each.
+    """
+    model.compile(**compile_kwargs)
+    # Built now, not on the first call: optimizer variables made while the
+    # step is traced make TensorFlow trace (and XLA compile) it twice.
+    model.optimizer.build(model.trainable_variables)
+    keras_train_step = model.train_step
+
+    def train_step(data):
+        logs = keras_train_step(data)
+        x = data[0]
+        return {**logs, "outputs": model(x, training=False)}
+
+    model.train_step = train_step  # read by make_train_function()
+    return model
 
 
 def check_jit_compile(layer_cls, init_kwargs, input_shape):
+    """An XLA-compiled training step runs, and its inference output matches
+    the eager one."""
     model, x, y = _training_model(layer_cls, init_kwargs, input_shape)
-    model.compile(optimizer="adam", loss="mse", jit_compile=True)
-    model.train_on_batch(x, y)
-    eager = model(x, training=False)
-    compiled = model.predict(x, verbose=0)
-    np.testing.assert_allclose(compiled, eager, rtol=1e-4, atol=1e-4)
+    _compile_returning_outputs(
+        model, optimizer=keras.optimizers.SGD(1e-2), loss="mse", jit_compile=True
+    )
+    logs = model.train_on_batch(x, y, return_dict=True)
+    assert np.isfinite(logs["loss"])
+    np.testing.assert_allclose(logs["outputs"], _inference(model, x), rtol=1e-4, atol=1e-4)
 
 
 def check_mixed_precision(layer_cls, init_kwargs, input_shape):
+    """Under the `mixed_float16` policy the model outputs float16, and an
+    XLA-compiled training step (with Keras' loss scaling) gives a finite loss
+    and finite float16 outputs."""
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16")
     try:
         model, x, y = _training_model(layer_cls, init_kwargs, input_shape)
         assert model.output.dtype == "float16"
-        model.compile(optimizer="adam", loss="mse", jit_compile=True)
-        model.train_on_batch(x, y)
-        output = model.predict(x, verbose=0)
-        assert output.dtype == np.float16
-        assert np.all(np.isfinite(output))
+        _compile_returning_outputs(
+            model, optimizer=keras.optimizers.SGD(1e-2), loss="mse", jit_compile=True
+        )
+        logs = model.train_on_batch(x, y, return_dict=True)
+        assert np.isfinite(logs["loss"])
+        assert logs["outputs"].dtype == np.float16
+        assert np.all(np.isfinite(logs["outputs"]))
     finally:
         keras.config.set_dtype_policy(previous)
 
 
-def check_save_and_load(layer_cls, init_kwargs, input_shape, tmp_path, run_subprocess):
-    model, x, y = _training_model(layer_cls, init_kwargs, input_shape)
-    model.compile(optimizer=keras.optimizers.SGD(1e-2), loss="mse")
+def check_save_and_load(
+    layer_cls, init_kwargs, input_shape, tmp_path, run_subprocess, trained=None
+):
+    """A `.keras` round trip gives bit-identical inference outputs, here and
+    in a fresh interpreter that only imports kerasblocks.
+
+    `trained`: the `(model, x, y)` of `check_training_step`, compiled and
+    stepped once already; without it a model is made and compiled here.
+    """
+    if trained is None:
+        model, x, y = _training_model(layer_cls, init_kwargs, input_shape)
+        model.compile(optimizer=keras.optimizers.SGD(1e-2), loss="mse")
+    else:
+        model, x, y = trained
     for _ in range(3):  # move BN statistics and weights away from their init
         model.train_on_batch(x, y)
-    expected = model.predict(x, verbose=0)
+    expected = _inference(model, x)
 
     path = tmp_path / f"{layer_cls.__name__}.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
     assert isinstance(loaded.layers[-1], layer_cls)
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), expected)
+    np.testing.assert_array_equal(_inference(loaded, x), expected)
 
     if run_subprocess:
-        np.save(tmp_path / "x.npy", x)
-        script = textwrap.dedent(
-            f"""
-            import numpy as np, keras
-            import kerasblocks
-            model = keras.saving.load_model({str(path)!r})
-            np.save({str(tmp_path / "y.npy")!r}, model.predict(np.load({str(tmp_path / "x.npy")!r}), verbose=0))
-            """
-        )
+        outputs = fresh_interpreter(layer_cls).inference(path, x)
+        np.testing.assert_array_equal(outputs, expected)
+
+
+# ---------------------------------------------------------------------------
+# Fresh interpreters.
+
+_REPLY = "kerasblocks-fresh-interpreter:"
+_LOADER_SCRIPT = f"""
+import json, sys, traceback
+import numpy as np, keras
+import kerasblocks
+
+for line in sys.stdin:
+    request = json.loads(line)
+    try:
+        model = keras.saving.load_model(request["model"])
+        outputs = model(np.load(request["inputs"]), training=False)
+        np.save(request["outputs"], keras.ops.convert_to_numpy(outputs))
+        reply = {{"error": None}}
+    except Exception:
+        reply = {{"error": traceback.format_exc()}}
+    print({_REPLY!r} + json.dumps(reply), flush=True)
+"""
+
+
+class FreshInterpreter:
+    """A Python process that has done nothing but `import kerasblocks` (with
+    NumPy and Keras) and then loads `.keras` files on request.
+
+    Its start (seconds: TensorFlow's import) overlaps with whatever the test
+    does until the first `inference` call.
+    """
+
+    def __init__(self):
         # The fresh interpreter must import the same kerasblocks as this one,
         # also when pytest runs from another directory and kerasblocks is not
         # installed (then `-c` only puts the working directory on sys.path).
@@ -206,8 +392,64 @@ def check_save_and_load(layer_cls, init_kwargs, input_shape, tmp_path, run_subpr
             p for p in (package_root, os.environ.get("PYTHONPATH")) if p
         )
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=python_path)
-        result = subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, env=env
+        self._stderr = tempfile.TemporaryFile("w+")
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _LOADER_SCRIPT],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            env=env,
         )
-        assert result.returncode == 0, result.stderr[-3000:]
-        np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), expected)
+
+    def inference(self, model_path, x):
+        """Loads `model_path` there and returns `model(x, training=False)`."""
+        model_path = str(model_path)
+        inputs, outputs = model_path + ".x.npy", model_path + ".y.npy"
+        np.save(inputs, x)
+        request = {"model": model_path, "inputs": inputs, "outputs": outputs}
+        try:
+            self._process.stdin.write(json.dumps(request) + "\n")
+            self._process.stdin.flush()
+        except BrokenPipeError:
+            pass  # reported below with the process's stderr
+        for line in self._process.stdout:
+            if line.startswith(_REPLY):
+                error = json.loads(line[len(_REPLY) :])["error"]
+                assert error is None, f"fresh interpreter failed:\n{error}"
+                return np.load(outputs)
+        self._stderr.seek(0)
+        raise AssertionError(
+            f"fresh interpreter exited with code {self._process.wait()}:\n"
+            + self._stderr.read()[-3000:]
+        )
+
+    def close(self):
+        if self._process.poll() is None:
+            self._process.stdin.close()
+            self._process.wait()
+        self._stderr.close()
+
+
+_FRESH_INTERPRETERS = {}
+
+
+def fresh_interpreter(layer_cls):
+    """The `FreshInterpreter` for `layer_cls`, started on the first call.
+
+    One per layer class: a fresh interpreter loads the models of one layer
+    class only, one after the other, so each load sees exactly what `import
+    kerasblocks` and the loads of that same layer before it left behind.
+    A dead one (after a failure) is replaced.
+    """
+    interpreter = _FRESH_INTERPRETERS.get(layer_cls)
+    if interpreter is None or interpreter._process.poll() is not None:
+        interpreter = _FRESH_INTERPRETERS[layer_cls] = FreshInterpreter()
+    return interpreter
+
+
+@atexit.register
+def _close_fresh_interpreters():
+    for interpreter in _FRESH_INTERPRETERS.values():
+        interpreter.close()
+    _FRESH_INTERPRETERS.clear()

@@ -7,6 +7,7 @@ same weights, for tests and benchmarks:
 
     from tests.reference_models import residual_unit_pair, inception_3a_pair
     ours, reference = residual_unit_pair()        # article's pre-activation ELU unit
+    ours, reference = resnet50_bottleneck_pair()  # ResNet-50 v1 bottleneck, 28x28x256
     ours, reference = inception_3a_pair()         # GoogLeNet module 3a, 28x28x192
 """
 
@@ -67,6 +68,18 @@ def randomize_batchnorm_statistics(model, seed=0):
             )
 
 
+def assert_same_outputs(ours, reference, x, tolerance=1e-6):
+    """`ours(x)` and `reference(x)` agree, in inference and in training mode."""
+    for training in (False, True):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(ours(x, training=training)),
+            keras.ops.convert_to_numpy(reference(x, training=training)),
+            rtol=tolerance,
+            atol=tolerance,
+            err_msg=f"training={training}",
+        )
+
+
 def _all_layers(model):
     for layer in model._flatten_layers(include_self=False, recursive=True):
         yield layer
@@ -118,32 +131,91 @@ def article_bottleneck_block(input_shape=(16, 16, 32), f=32, r=4):
     return keras.Model(inputs, outputs, name="article_bottleneck_block")
 
 
+def resnet50_bottleneck_block(input_shape=(28, 28, 256), filters=256, strides=1):
+    """A ResNet-50 v1 bottleneck block as `keras.applications.ResNet50`
+    writes it (its `block1`): conv1x1 -> BN -> ReLU -> conv3x3 -> BN -> ReLU
+    -> conv1x1 -> BN, plus the shortcut (the input, or conv1x1 -> BN when the
+    shape changes), then ReLU. Biased convolutions, BN epsilon 1.001e-5.
+
+    Equivalent kerasblocks layer: `ResidualUnit(filters, strides=strides,
+    variant="postact", bottleneck=True, epsilon=1.001e-5)`.
+    """
+    inner = filters // 4
+
+    def conv_bn(x, filters, kernel_size, strides, conv_name, bn_name):
+        x = layers.Conv2D(
+            filters, kernel_size, strides=strides, padding="same", name=conv_name
+        )(x)
+        return layers.BatchNormalization(epsilon=1.001e-5, name=bn_name)(x)
+
+    inputs = keras.Input(shape=input_shape)
+    shortcut = inputs
+    if strides != 1 or input_shape[-1] != filters:
+        shortcut = conv_bn(inputs, filters, 1, strides, "shortcut_conv", "shortcut_bn")
+    x = layers.ReLU()(conv_bn(inputs, inner, 1, strides, "conv1", "bn1"))
+    x = layers.ReLU()(conv_bn(x, inner, 3, 1, "conv2", "bn2"))
+    x = conv_bn(x, filters, 1, 1, "conv3", "bn3")
+    outputs = layers.ReLU()(layers.Add()([shortcut, x]))
+    return keras.Model(inputs, outputs, name="resnet50_bottleneck_block")
+
+
+def _pair(reference, layer, input_shape, name, seed, batchnorm=True):
+    """`(model around layer, reference)`: randomises the reference's biases
+    (and BN statistics) and copies its weights into `layer` by name."""
+    if batchnorm:
+        randomize_batchnorm_statistics(reference, seed)
+    _randomize_biases(reference, seed)
+    inputs = keras.Input(shape=input_shape)
+    ours = keras.Model(inputs, layer(inputs), name=name)
+    copy_weights(reference, layer)
+    return ours, reference
+
+
 def residual_unit_pair(input_shape=(16, 16, 64), filters=64, kernel_size=3, seed=0):
     """(kerasblocks model, reference model) for the article's pre-activation
     ELU unit, with identical weights (BN statistics randomised)."""
     keras.utils.set_random_seed(seed)
-    reference = article_preact_unit(input_shape, filters, kernel_size)
-    randomize_batchnorm_statistics(reference, seed)
-    _randomize_biases(reference, seed)
-    unit = ResidualUnit(filters, kernel_size, activation="elu", name="unit")
-    inputs = keras.Input(shape=input_shape)
-    ours = keras.Model(inputs, unit(inputs), name="kerasblocks_preact_unit")
-    copy_weights(reference, unit)
-    return ours, reference
+    return _pair(
+        article_preact_unit(input_shape, filters, kernel_size),
+        ResidualUnit(filters, kernel_size, activation="elu", name="unit"),
+        input_shape,
+        "kerasblocks_preact_unit",
+        seed,
+    )
 
 
 def bottleneck_block_pair(input_shape=(16, 16, 32), f=32, r=4, seed=0):
     """(kerasblocks model, reference model) for the article's bottleneck."""
     keras.utils.set_random_seed(seed)
-    reference = article_bottleneck_block(input_shape, f, r)
-    _randomize_biases(reference, seed)
-    unit = ResidualUnit(
-        f, variant="plain", bottleneck=True, reduction=r, use_batchnorm=False, name="unit"
+    return _pair(
+        article_bottleneck_block(input_shape, f, r),
+        ResidualUnit(
+            f, variant="plain", bottleneck=True, reduction=r, use_batchnorm=False, name="unit"
+        ),
+        input_shape,
+        "kerasblocks_bottleneck_block",
+        seed,
+        batchnorm=False,
     )
-    inputs = keras.Input(shape=input_shape)
-    ours = keras.Model(inputs, unit(inputs), name="kerasblocks_bottleneck_block")
-    copy_weights(reference, unit)
-    return ours, reference
+
+
+def resnet50_bottleneck_pair(input_shape=(28, 28, 256), filters=256, strides=1, seed=0):
+    """(kerasblocks model, reference model) for a ResNet-50 bottleneck block."""
+    keras.utils.set_random_seed(seed)
+    return _pair(
+        resnet50_bottleneck_block(input_shape, filters, strides),
+        ResidualUnit(
+            filters,
+            strides=strides,
+            variant="postact",
+            bottleneck=True,
+            epsilon=1.001e-5,
+            name="unit",
+        ),
+        input_shape,
+        "kerasblocks_resnet50_bottleneck",
+        seed,
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -266,26 +338,26 @@ def googlenet_v1_module(input_shape=(28, 28, 192), filters=GOOGLENET_3A_FILTERS)
 def fashion_block_pair(input_shape=(28, 28, 16), ch=16, strides=2, seed=0):
     """(kerasblocks model, reference model) for the article's InceptionBlk."""
     keras.utils.set_random_seed(seed)
-    reference = article_fashion_block(input_shape, ch, strides)
-    randomize_batchnorm_statistics(reference, seed)
-    _randomize_biases(reference, seed)
-    block = InceptionBlock(preset="fashion", filters=ch, strides=strides, name="block")
-    inputs = keras.Input(shape=input_shape)
-    ours = keras.Model(inputs, block(inputs), name="kerasblocks_fashion_block")
-    copy_weights(reference, block)
-    return ours, reference
+    return _pair(
+        article_fashion_block(input_shape, ch, strides),
+        InceptionBlock(preset="fashion", filters=ch, strides=strides, name="block"),
+        input_shape,
+        "kerasblocks_fashion_block",
+        seed,
+    )
 
 
 def inception_3a_pair(input_shape=(28, 28, 192), seed=0):
     """(kerasblocks model, reference model) for GoogLeNet module 3a."""
     keras.utils.set_random_seed(seed)
-    reference = googlenet_v1_module(input_shape, GOOGLENET_3A_FILTERS)
-    _randomize_biases(reference, seed)
-    block = InceptionBlock(preset="v1", filters=GOOGLENET_3A_FILTERS, name="block")
-    inputs = keras.Input(shape=input_shape)
-    ours = keras.Model(inputs, block(inputs), name="kerasblocks_inception_3a")
-    copy_weights(reference, block)
-    return ours, reference
+    return _pair(
+        googlenet_v1_module(input_shape, GOOGLENET_3A_FILTERS),
+        InceptionBlock(preset="v1", filters=GOOGLENET_3A_FILTERS, name="block"),
+        input_shape,
+        "kerasblocks_inception_3a",
+        seed,
+        batchnorm=False,
+    )
 
 
 def fashion_inception_net(num_stages=2, num_classes=10, init_ch=16):

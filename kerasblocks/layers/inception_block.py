@@ -4,6 +4,8 @@ import copy
 
 import keras
 
+from kerasblocks.layers import _validation as check
+
 _STEP_KEYS = {
     "conv": {
         "filters",
@@ -19,6 +21,7 @@ _STEP_KEYS = {
 }
 _PRESETS = ("v1", "v2", "v3", "fashion")
 _POOLS = ("max", "avg")
+_PADDINGS = ("same", "valid")
 # Default of `use_batchnorm=None`: GoogLeNet (v1) has none, the later ones do.
 _PRESET_BATCHNORM = {"v1": False, "v2": True, "v3": True, "fashion": True}
 
@@ -43,10 +46,8 @@ def inception_preset_branches(preset, filters, factor_size=None, pool="max"):
     Returns:
         A list of branches, each a list of one-key step dicts.
     """
-    if preset not in _PRESETS:
-        raise ValueError(f"`preset` must be one of {_PRESETS}. Received: preset={preset!r}")
-    if pool not in _POOLS:
-        raise ValueError(f"`pool` must be one of {_POOLS}. Received: pool={pool!r}")
+    check.one_of("preset", preset, _PRESETS)
+    check.one_of("pool", pool, _POOLS)
     if factor_size is not None and preset != "v3":
         raise ValueError(
             "`factor_size` only applies to `preset='v3'`. "
@@ -57,12 +58,7 @@ def inception_preset_branches(preset, filters, factor_size=None, pool="max"):
         return {"conv": {"filters": f, "kernel_size": k}}
 
     if preset == "fashion":
-        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
-            raise ValueError(
-                "`filters` must be one positive integer (`ch`) for "
-                f"`preset='fashion'`. Received: filters={filters!r}"
-            )
-        ch = filters
+        ch = check.integer("filters", filters, note=" (`ch`) for `preset='fashion'`")
         return [
             [conv(ch, 3)],
             [conv(ch, 3)],
@@ -73,12 +69,13 @@ def inception_preset_branches(preset, filters, factor_size=None, pool="max"):
     if (
         not isinstance(filters, (list, tuple))
         or len(filters) != 6
-        or any(isinstance(f, bool) or not isinstance(f, int) or f < 1 for f in filters)
+        or not all(check.is_int(f) and f >= 1 for f in filters)
     ):
-        raise ValueError(
-            f"`filters` must be 6 positive integers for `preset={preset!r}`: "
-            "[#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj]. "
-            f"Received: filters={filters!r}"
+        raise check.error(
+            "filters",
+            f"6 integers >= 1 for `preset={preset!r}`: "
+            "[#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj]",
+            filters,
         )
     n1x1, n3x3_reduce, n3x3, n5x5_reduce, n5x5, pool_proj = filters
     pool_branch = [{f"{pool}pool": {"pool_size": 3, "strides": 1}}, conv(pool_proj, 1)]
@@ -93,12 +90,7 @@ def inception_preset_branches(preset, filters, factor_size=None, pool="max"):
             [conv(n5x5_reduce, 1), conv(n5x5, 3), conv(n5x5, 3)],
         ]
     else:  # v3
-        n = 7 if factor_size is None else factor_size
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(
-                "`factor_size` must be a positive integer. "
-                f"Received: factor_size={factor_size!r}"
-            )
+        n = 7 if factor_size is None else check.integer("factor_size", factor_size)
         middle = [
             [conv(n3x3_reduce, 1), conv(n3x3_reduce, [1, n]), conv(n3x3, [n, 1])],
             [
@@ -289,26 +281,12 @@ class InceptionBlock(keras.layers.Layer):
         self.filters = copy.deepcopy(filters)
         self.factor_size = factor_size
         self.pool = pool
-        self.strides = _int_pair("strides", strides)
-        self.activation = _activation("activation", activation)
-        if use_batchnorm is not None and not isinstance(use_batchnorm, bool):
-            raise ValueError(
-                "`use_batchnorm` must be True, False or None. "
-                f"Received: use_batchnorm={use_batchnorm!r}"
-            )
-        self.use_batchnorm = use_batchnorm
-        self.use_bias = _bool("use_bias", use_bias)
-        self.residual = _bool("residual", residual)
-        if (
-            isinstance(residual_scale, bool)
-            or not isinstance(residual_scale, (int, float))
-            or not residual_scale > 0
-        ):
-            raise ValueError(
-                "`residual_scale` must be a positive number. "
-                f"Received: residual_scale={residual_scale!r}"
-            )
-        self.residual_scale = float(residual_scale)
+        self.strides = check.integer_pair("strides", strides)
+        self.activation = check.activation("activation", activation)
+        self.use_batchnorm = check.boolean("use_batchnorm", use_batchnorm, allow_none=True)
+        self.use_bias = check.boolean("use_bias", use_bias)
+        self.residual = check.boolean("residual", residual)
+        self.residual_scale = check.positive_number("residual_scale", residual_scale)
         if not self.residual and (self.residual_scale != 1.0 or residual_activation is not None):
             raise ValueError(
                 "`residual_scale` and `residual_activation` only apply with "
@@ -319,25 +297,15 @@ class InceptionBlock(keras.layers.Layer):
         self.residual_activation = (
             None
             if residual_activation is None
-            else _activation("residual_activation", residual_activation)
+            else check.activation("residual_activation", residual_activation)
         )
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        if (
-            isinstance(momentum, bool)
-            or not isinstance(momentum, (int, float))
-            or not 0.0 <= momentum <= 1.0
-        ):
-            raise ValueError(
-                f"`momentum` must be a number in [0, 1]. Received: momentum={momentum!r}"
-            )
-        self.momentum = float(momentum)
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
-            raise ValueError(f"`epsilon` must be a positive number. Received: epsilon={epsilon!r}")
-        self.epsilon = float(epsilon)
-        self.data_format = _data_format(data_format)
+        self.momentum = check.number_between("momentum", momentum, 0, 1)
+        self.epsilon = check.positive_number("epsilon", epsilon)
+        self.data_format = check.data_format(data_format)
         self._channel_axis = -1 if self.data_format == "channels_last" else 1
 
         if use_batchnorm is not None:
@@ -375,19 +343,13 @@ class InceptionBlock(keras.layers.Layer):
                 prefix = f"branch{i}_step{j}"
                 if step["kind"] == "conv":
                     layers = [
-                        keras.layers.Conv2D(
+                        self._conv(
                             step["filters"],
                             step["kernel_size"],
-                            strides=step["strides"],
-                            padding=step["padding"],
-                            data_format=self.data_format,
-                            use_bias=step["use_bias"],
-                            kernel_initializer=self.kernel_initializer,
-                            bias_initializer=self.bias_initializer,
-                            kernel_regularizer=self.kernel_regularizer,
-                            bias_regularizer=self.bias_regularizer,
-                            name=f"{prefix}_conv",
-                            dtype=self.dtype_policy,
+                            step["strides"],
+                            step["padding"],
+                            step["use_bias"],
+                            f"{prefix}_conv",
                         )
                     ]
                     if step["use_batchnorm"]:
@@ -421,6 +383,22 @@ class InceptionBlock(keras.layers.Layer):
                 branch_steps.append((indices, step.get("activation")))
             steps.append(tuple(branch_steps))
         return step_layers, tuple(steps)
+
+    def _conv(self, filters, kernel_size, strides, padding, use_bias, name):
+        return keras.layers.Conv2D(
+            filters,
+            kernel_size,
+            strides=strides,
+            padding=padding,
+            data_format=self.data_format,
+            use_bias=use_bias,
+            kernel_initializer=self.kernel_initializer,
+            bias_initializer=self.bias_initializer,
+            kernel_regularizer=self.kernel_regularizer,
+            bias_regularizer=self.bias_regularizer,
+            name=name,
+            dtype=self.dtype_policy,
+        )
 
     def _check_same_stride(self, plan, expanded):
         """With 'same' padding everywhere, total strides decide the size."""
@@ -484,18 +462,8 @@ class InceptionBlock(keras.layers.Layer):
     def build(self, input_shape):
         concat = self._concat_shape(input_shape, build=True)
         if self.residual:
-            self.residual_conv = keras.layers.Conv2D(
-                input_shape[self._channel_axis],
-                1,
-                padding="same",
-                data_format=self.data_format,
-                use_bias=self.use_bias,
-                kernel_initializer=self.kernel_initializer,
-                bias_initializer=self.bias_initializer,
-                kernel_regularizer=self.kernel_regularizer,
-                bias_regularizer=self.bias_regularizer,
-                name="residual_conv",
-                dtype=self.dtype_policy,
+            self.residual_conv = self._conv(
+                input_shape[self._channel_axis], 1, 1, "same", self.use_bias, "residual_conv"
             )
             self.residual_conv.build(concat)
         self.built = True
@@ -576,16 +544,11 @@ def _normalize_branches(
     the step sets its own); pooling steps have none.
     """
     if not isinstance(branches, (list, tuple)) or not branches:
-        raise ValueError(
-            f"`branches` must be a non-empty list of branches. Received: branches={branches!r}"
-        )
+        raise check.error("branches", "a non-empty list of branches", branches)
     plan = []
     for i, branch in enumerate(branches):
         if not isinstance(branch, (list, tuple)) or not branch:
-            raise ValueError(
-                f"`branches[{i}]` must be a non-empty list of steps. "
-                f"Received: branches[{i}]={branch!r}"
-            )
+            raise check.error(f"branches[{i}]", "a non-empty list of steps", branch)
         has_conv = any(
             isinstance(step, dict) and len(step) == 1 and "conv" in step for step in branch
         )
@@ -594,17 +557,11 @@ def _normalize_branches(
         for j, step in enumerate(branch):
             where = f"branches[{i}][{j}]"
             if not isinstance(step, dict) or len(step) != 1 or next(iter(step)) not in _STEP_KEYS:
-                raise ValueError(
-                    f"`{where}` must be a dict with one key among "
-                    f"{sorted(_STEP_KEYS)}. Received: {where}={step!r}"
-                )
+                raise check.error(where, f"a dict with one key among {sorted(_STEP_KEYS)}", step)
             kind, options = next(iter(step.items()))
             options = {} if options is None else options
             if not isinstance(options, dict):
-                raise ValueError(
-                    f"`{where}.{kind}` must be a dict of settings. "
-                    f"Received: {where}.{kind}={options!r}"
-                )
+                raise check.error(f"{where}.{kind}", "a dict of settings", options)
             unknown = sorted(set(options) - _STEP_KEYS[kind])
             if unknown:
                 raise ValueError(
@@ -617,91 +574,42 @@ def _normalize_branches(
             default_strides = block_strides if takes_block_stride else 1
             normalized = {
                 "kind": kind,
-                "strides": _int_pair(
+                "strides": check.integer_pair(
                     f"{where}.{kind}.strides", options.get("strides", default_strides)
                 ),
-                "padding": options.get("padding", "same"),
+                "padding": check.one_of(
+                    f"{where}.{kind}.padding", options.get("padding", "same"), _PADDINGS
+                ),
             }
-            if normalized["padding"] not in ("same", "valid"):
-                raise ValueError(
-                    f"`{where}.{kind}.padding` must be 'same' or 'valid'. "
-                    f"Received: padding={normalized['padding']!r}"
-                )
             if kind == "conv":
                 for required in ("filters", "kernel_size"):
                     if required not in options:
                         raise ValueError(
                             f"`{where}.conv` needs `{required}`. Received: {where}={step!r}"
                         )
-                filters = options["filters"]
-                if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
-                    raise ValueError(
-                        f"`{where}.conv.filters` must be a positive integer. "
-                        f"Received: filters={filters!r}"
-                    )
                 normalized.update(
-                    filters=filters,
-                    kernel_size=_int_pair(f"{where}.conv.kernel_size", options["kernel_size"]),
+                    filters=check.integer(f"{where}.conv.filters", options["filters"]),
+                    kernel_size=check.integer_pair(
+                        f"{where}.conv.kernel_size", options["kernel_size"]
+                    ),
                     activation=(
-                        _activation(f"{where}.conv.activation", options["activation"])
+                        check.activation(f"{where}.conv.activation", options["activation"])
                         if "activation" in options
                         else default_activation
                     ),
-                    use_batchnorm=_bool(
+                    use_batchnorm=check.boolean(
                         f"{where}.conv.use_batchnorm",
                         options.get("use_batchnorm", default_batchnorm),
                     ),
-                    use_bias=_bool(
+                    use_bias=check.boolean(
                         f"{where}.conv.use_bias", options.get("use_bias", default_use_bias)
                     ),
                 )
             else:
-                normalized["pool_size"] = _int_pair(
+                normalized["pool_size"] = check.integer_pair(
                     f"{where}.{kind}.pool_size", options.get("pool_size", 3)
                 )
             steps.append(normalized)
         plan.append(steps)
     return plan
 
-
-def _int_pair(name, value):
-    pair = (value, value) if isinstance(value, int) else value
-    if (
-        not isinstance(pair, (list, tuple))
-        or len(pair) != 2
-        or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in pair)
-    ):
-        raise ValueError(
-            f"`{name}` must be a positive integer or a pair of them. "
-            f"Received: {name.rsplit('.', 1)[-1]}={value!r}"
-        )
-    return tuple(pair)
-
-
-def _bool(name, value):
-    if not isinstance(value, bool):
-        raise ValueError(
-            f"`{name}` must be True or False. Received: {name.rsplit('.', 1)[-1]}={value!r}"
-        )
-    return value
-
-
-def _activation(name, value):
-    try:
-        return keras.activations.get(value)
-    except (ValueError, TypeError) as error:
-        raise ValueError(
-            f"`{name}` must name a Keras activation or be a callable. "
-            f"Received: {name.rsplit('.', 1)[-1]}={value!r}"
-        ) from error
-
-
-def _data_format(value):
-    if value is None:
-        return keras.config.image_data_format()
-    if value not in ("channels_last", "channels_first"):
-        raise ValueError(
-            "`data_format` must be 'channels_last' or 'channels_first'. "
-            f"Received: data_format={value!r}"
-        )
-    return value

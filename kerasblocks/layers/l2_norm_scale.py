@@ -1,14 +1,16 @@
 """L2NormScale: per-sample L2 normalisation scaled to alpha (L2-constrained softmax)."""
 
 import math
-import numbers
 
 import keras
 from keras import ops
 
+from kerasblocks.layers import _validation as check
+
 # Compute dtypes whose range is too small for a sum of squares: a 1024-wide
 # feature of magnitude 8 already overflows float16 (1024 * 64 > 65504).
 _LOW_PRECISION = ("float16", "bfloat16")
+_ALPHA_REQUIREMENT = "a positive number or the string 'auto'"
 
 
 def alpha_lower_bound(num_classes, target_probability=0.9):
@@ -19,35 +21,33 @@ def alpha_lower_bound(num_classes, target_probability=0.9):
     probability `p`. `alpha_lower_bound(10) == 4.2767`, `(100) == 6.7822`,
     `(1000) == 9.1029`.
     """
-    _check_num_classes(num_classes)
-    _check_target_probability(target_probability)
-    p = float(target_probability)
+    num_classes = _check_num_classes(num_classes)
+    p = _check_target_probability(target_probability)
     return math.log(p * (num_classes - 2) / (1.0 - p))
 
 
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
 def _check_num_classes(num_classes):
-    if (
-        not isinstance(num_classes, numbers.Integral)
-        or isinstance(num_classes, bool)
-        or num_classes < 3
-    ):
-        raise ValueError(
-            "`num_classes` must be an integer >= 3 (alpha='auto' uses the "
-            "bound log(p (C - 2) / (1 - p)), which needs C > 2). "
-            f"Received: num_classes={num_classes!r}"
-        )
+    return check.integer(
+        "num_classes",
+        num_classes,
+        minimum=3,
+        note=" (alpha='auto' uses the bound log(p (C - 2) / (1 - p)), which needs C > 2)",
+    )
 
 
 def _check_target_probability(target_probability):
-    if not _is_real(target_probability) or not 0.0 < target_probability < 1.0:
-        raise ValueError(
-            "`target_probability` must be a number strictly between 0 and 1. "
-            f"Received: target_probability={target_probability!r}"
-        )
+    return check.number_between(
+        "target_probability", target_probability, 0, 1, inclusive=False
+    )
+
+
+def _check_axis(axis):
+    """`axis` as an int or a non-empty list of ints."""
+    if check.is_int(axis):
+        return int(axis)
+    if isinstance(axis, (list, tuple)) and axis and all(map(check.is_int, axis)):
+        return [int(a) for a in axis]
+    raise check.error("axis", "an int or a non-empty list of ints", axis)
 
 
 @keras.saving.register_keras_serializable(package="kerasblocks")
@@ -146,10 +146,7 @@ class L2NormScale(keras.layers.Layer):
         super().__init__(**kwargs)
         if isinstance(alpha, str):
             if alpha != "auto":
-                raise ValueError(
-                    "`alpha` must be a positive number or the string 'auto'. "
-                    f"Received: alpha={alpha!r}"
-                )
+                raise check.error("alpha", _ALPHA_REQUIREMENT, alpha)
             resolved = alpha_lower_bound(num_classes, target_probability)
             if resolved <= 0:
                 raise ValueError(
@@ -160,44 +157,19 @@ class L2NormScale(keras.layers.Layer):
                     f"target_probability={target_probability}"
                 )
         else:
-            if not _is_real(alpha) or not alpha > 0 or not math.isfinite(alpha):
-                raise ValueError(
-                    "`alpha` must be a positive number or the string 'auto'. "
-                    f"Received: alpha={alpha!r}"
-                )
+            if not check.is_real(alpha) or not alpha > 0:
+                raise check.error("alpha", _ALPHA_REQUIREMENT, alpha)
             if num_classes is not None:
                 _check_num_classes(num_classes)
             _check_target_probability(target_probability)
             alpha = float(alpha)
             resolved = alpha
-        if not isinstance(trainable_alpha, bool):
-            raise ValueError(
-                "`trainable_alpha` must be a bool. "
-                f"Received: trainable_alpha={trainable_alpha!r}"
-            )
-        if isinstance(axis, (list, tuple)):
-            axis = list(axis)
-            valid_axis = bool(axis) and all(
-                isinstance(a, int) and not isinstance(a, bool) for a in axis
-            )
-        else:
-            valid_axis = isinstance(axis, int) and not isinstance(axis, bool)
-        if not valid_axis:
-            raise ValueError(
-                "`axis` must be an int or a non-empty list of ints. "
-                f"Received: axis={axis!r}"
-            )
-        if not _is_real(epsilon) or not epsilon > 0:
-            raise ValueError(
-                f"`epsilon` must be a positive number. Received: epsilon={epsilon!r}"
-            )
-
+        self.trainable_alpha = check.boolean("trainable_alpha", trainable_alpha)
+        self.axis = _check_axis(axis)
+        self.epsilon = check.positive_number("epsilon", epsilon)
         self.alpha = alpha
         self.num_classes = None if num_classes is None else int(num_classes)
         self.target_probability = float(target_probability)
-        self.trainable_alpha = trainable_alpha
-        self.axis = axis
-        self.epsilon = float(epsilon)
         self._resolved_alpha = float(resolved)
         self.alpha_weight = None
         self.supports_masking = True

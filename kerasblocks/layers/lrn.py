@@ -1,10 +1,9 @@
 """LRN: local response normalization across channels, TF/Caffe/PyTorch conventions."""
 
-import math
-import numbers
-
 import keras
 from keras import ops
+
+from kerasblocks.layers import _validation as check
 
 # Computed in float32: float16 overflows in the sum of squares, and the native
 # TF op fails to compile under XLA in float16 on CPU.
@@ -19,18 +18,7 @@ _CONVENTIONS = ("tensorflow", "caffe", "pytorch")
 _TF_DEFAULTS = {"depth_radius": 5, "bias": 1.0, "alpha": 1.0, "beta": 0.5}
 _CAFFE_DEFAULTS = {"size": 5, "k": 1.0, "alpha": 1.0, "beta": 0.75}
 _PYTORCH_DEFAULTS = {"size": None, "k": 1.0, "alpha": 1e-4, "beta": 0.75}
-
-
-def _is_real(value):
-    return (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+_KEEPS_DENOMINATOR_POSITIVE = " (it keeps the denominator positive)"
 
 
 @keras.saving.register_keras_serializable(package="kerasblocks")
@@ -136,44 +124,26 @@ class LRN(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if convention not in _CONVENTIONS:
-            raise ValueError(
-                "`convention` must be one of 'tensorflow', 'caffe', 'pytorch'. "
-                f"Received: convention={convention!r}"
-            )
+        check.one_of("convention", convention, _CONVENTIONS)
         if convention == "tensorflow":
-            for name, value in (("size", size), ("k", k)):
-                if value is not None:
-                    raise ValueError(
-                        f"`{name}` belongs to the Caffe/PyTorch conventions; "
-                        "with convention='tensorflow' give `depth_radius` and "
-                        "`bias` (or pass convention='caffe'). "
-                        f"Received: {name}={value!r}"
-                    )
+            _reject_unused(
+                {"size": size, "k": k},
+                "the Caffe/PyTorch conventions; with convention='tensorflow' "
+                "give `depth_radius` and `bias` (or pass convention='caffe')",
+            )
             defaults = _TF_DEFAULTS
             if depth_radius is None:
                 depth_radius = defaults["depth_radius"]
             if bias is None:
                 bias = defaults["bias"]
-            if not _is_int(depth_radius) or depth_radius < 0:
-                raise ValueError(
-                    "`depth_radius` must be an integer >= 0. "
-                    f"Received: depth_radius={depth_radius!r}"
-                )
-            if not _is_real(bias) or not bias > 0:
-                raise ValueError(
-                    "`bias` must be a positive number (it keeps the denominator "
-                    f"positive). Received: bias={bias!r}"
-                )
-            depth_radius, bias = int(depth_radius), float(bias)
+            depth_radius = check.integer("depth_radius", depth_radius, minimum=0)
+            bias = check.positive_number("bias", bias, note=_KEEPS_DENOMINATOR_POSITIVE)
         else:
-            for name, value in (("depth_radius", depth_radius), ("bias", bias)):
-                if value is not None:
-                    raise ValueError(
-                        f"`{name}` belongs to the TensorFlow convention; with "
-                        f"convention={convention!r} give `size` and `k`. "
-                        f"Received: {name}={value!r}"
-                    )
+            _reject_unused(
+                {"depth_radius": depth_radius, "bias": bias},
+                "the TensorFlow convention; with "
+                f"convention={convention!r} give `size` and `k`",
+            )
             defaults = _CAFFE_DEFAULTS if convention == "caffe" else _PYTORCH_DEFAULTS
             size = defaults["size"] if size is None else size
             k = defaults["k"] if k is None else k
@@ -182,10 +152,7 @@ class LRN(keras.layers.Layer):
                     "`size` is required with convention='pytorch' (as in "
                     f"torch.nn.LocalResponseNorm(size)). Received: size={size!r}"
                 )
-            if not _is_int(size) or size < 1:
-                raise ValueError(
-                    f"`size` must be an integer >= 1. Received: size={size!r}"
-                )
+            size = check.integer("size", size)
             if convention == "caffe" and size % 2 == 0:
                 raise ValueError(
                     "`size` must be odd with convention='caffe' (Caffe only "
@@ -193,27 +160,14 @@ class LRN(keras.layers.Layer):
                     "PyTorch's asymmetric even window. "
                     f"Received: size={size!r}"
                 )
-            if not _is_real(k) or not k > 0:
-                raise ValueError(
-                    "`k` must be a positive number (it keeps the denominator "
-                    f"positive). Received: k={k!r}"
-                )
-            size, k = int(size), float(k)
+            k = check.positive_number("k", k, note=_KEEPS_DENOMINATOR_POSITIVE)
         alpha = defaults["alpha"] if alpha is None else alpha
         beta = defaults["beta"] if beta is None else beta
-        if not _is_real(alpha) or alpha < 0:
-            raise ValueError(
-                f"`alpha` must be a number >= 0. Received: alpha={alpha!r}"
-            )
-        if not _is_real(beta) or beta < 0:
-            raise ValueError(
-                f"`beta` must be a number >= 0. Received: beta={beta!r}"
-            )
         self.depth_radius = depth_radius
         self.bias = bias
-        self.alpha = float(alpha)
-        self.beta = float(beta)
-        self.data_format = _standardize_data_format(data_format)
+        self.alpha = check.non_negative_number("alpha", alpha)
+        self.beta = check.non_negative_number("beta", beta)
+        self.data_format = check.data_format(data_format)
         self.convention = convention
         self.size = size
         self.k = k
@@ -342,15 +296,14 @@ class LRN(keras.layers.Layer):
         return rank - 1
 
 
-def _standardize_data_format(data_format):
-    if data_format is None:
-        return keras.config.image_data_format()
-    if data_format not in ("channels_last", "channels_first"):
-        raise ValueError(
-            "`data_format` must be 'channels_last' or 'channels_first'. "
-            f"Received: data_format={data_format!r}"
-        )
-    return data_format
+def _reject_unused(arguments, belongs_to):
+    """Raises for the first of `arguments` ({name: value}) that is not `None`:
+    an argument of another convention, which this one would ignore."""
+    for name, value in arguments.items():
+        if value is not None:
+            raise ValueError(
+                f"`{name}` belongs to {belongs_to}. Received: {name}={value!r}"
+            )
 
 
 def lrn_tensorflow(x, channel_axis, depth_radius, bias, alpha, beta):

@@ -2,6 +2,8 @@
 
 import keras
 
+from kerasblocks.layers import _validation as check
+
 _VARIANTS = ("preact", "postact", "plain")
 _SHORTCUTS = ("auto", "projection")
 
@@ -134,42 +136,29 @@ class ResidualUnit(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters = _positive_int("filters", filters)
-        self.kernel_size = _int_pair("kernel_size", kernel_size)
-        self.strides = _int_pair("strides", strides)
-        if variant not in _VARIANTS:
-            raise ValueError(
-                f"`variant` must be one of {_VARIANTS}. Received: variant={variant!r}"
-            )
-        self.variant = variant
-        self.bottleneck = _bool("bottleneck", bottleneck)
-        self.reduction = _positive_int("reduction", reduction)
+        self.filters = check.integer("filters", filters)
+        self.kernel_size = check.integer_pair("kernel_size", kernel_size)
+        self.strides = check.integer_pair("strides", strides)
+        self.variant = check.one_of("variant", variant, _VARIANTS)
+        self.bottleneck = check.boolean("bottleneck", bottleneck)
+        self.reduction = check.integer("reduction", reduction)
         if self.bottleneck and self.filters % self.reduction:
             raise ValueError(
                 "`reduction` must divide `filters` when `bottleneck=True`. "
                 f"Received: filters={filters}, reduction={reduction}"
             )
-        self.activation = _activation("activation", activation)
-        self.use_batchnorm = _bool("use_batchnorm", use_batchnorm)
-        self.residual_scale = _positive_float("residual_scale", residual_scale)
-        if shortcut not in _SHORTCUTS:
-            raise ValueError(
-                f"`shortcut` must be one of {_SHORTCUTS}. "
-                f"Received: shortcut={shortcut!r}"
-            )
-        self.shortcut = shortcut
-        self.use_bias = _bool("use_bias", use_bias)
+        self.activation = check.activation("activation", activation)
+        self.use_batchnorm = check.boolean("use_batchnorm", use_batchnorm)
+        self.residual_scale = check.positive_number("residual_scale", residual_scale)
+        self.shortcut = check.one_of("shortcut", shortcut, _SHORTCUTS)
+        self.use_bias = check.boolean("use_bias", use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        if not isinstance(momentum, (int, float)) or not 0.0 <= momentum <= 1.0:
-            raise ValueError(
-                f"`momentum` must be a number in [0, 1]. Received: momentum={momentum!r}"
-            )
-        self.momentum = float(momentum)
-        self.epsilon = _positive_float("epsilon", epsilon)
-        self.data_format = _data_format(data_format)
+        self.momentum = check.number_between("momentum", momentum, 0, 1)
+        self.epsilon = check.positive_number("epsilon", epsilon)
+        self.data_format = check.data_format(data_format)
         self._channel_axis = -1 if self.data_format == "channels_last" else 1
 
         if self.bottleneck:
@@ -318,56 +307,3 @@ class ResidualUnit(keras.layers.Layer):
         )
         return config
 
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return value
-
-
-def _int_pair(name, value):
-    """An int or a pair of ints, each >= 1, as a tuple of 2 ints."""
-    pair = (value, value) if isinstance(value, int) else value
-    if (
-        not isinstance(pair, (list, tuple))
-        or len(pair) != 2
-        or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in pair)
-    ):
-        raise ValueError(
-            f"`{name}` must be a positive integer or a pair of them. "
-            f"Received: {name}={value!r}"
-        )
-    return tuple(pair)
-
-
-def _bool(name, value):
-    if not isinstance(value, bool):
-        raise ValueError(f"`{name}` must be True or False. Received: {name}={value!r}")
-    return value
-
-
-def _positive_float(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
-    return float(value)
-
-
-def _activation(name, value):
-    try:
-        return keras.activations.get(value)
-    except (ValueError, TypeError) as error:
-        raise ValueError(
-            f"`{name}` must name a Keras activation or be a callable. "
-            f"Received: {name}={value!r}"
-        ) from error
-
-
-def _data_format(value):
-    if value is None:
-        return keras.config.image_data_format()
-    if value not in ("channels_last", "channels_first"):
-        raise ValueError(
-            "`data_format` must be 'channels_last' or 'channels_first'. "
-            f"Received: data_format={value!r}"
-        )
-    return value

@@ -7,7 +7,12 @@ import pytest
 from kerasblocks.layers import InceptionBlock
 from kerasblocks.layers.inception_block import inception_preset_branches
 from tests import reference_models as ref
-from tests.layer_testing import random_inputs, run_layer_test
+from tests.layer_testing import (
+    check_channels_first_matches_last,
+    image_layer_cases,
+    layer_test,
+    random_inputs,
+)
 
 SMALL = [4, 4, 6, 2, 3, 3]  # GoogLeNet table order, 16 output channels
 
@@ -68,21 +73,7 @@ LAYER_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "kwargs,input_shape,expected,trainable,non_trainable",
-    [case[1:] for case in LAYER_CASES],
-    ids=[case[0] for case in LAYER_CASES],
-)
-def test_layer(kwargs, input_shape, expected, trainable, non_trainable, tmp_path):
-    run_layer_test(
-        InceptionBlock,
-        kwargs,
-        [input_shape, (3, 6, 10, input_shape[-1])],
-        tmp_path=tmp_path,
-        expected_output_shapes=[expected, None],
-        expected_num_trainable_weights=trainable,
-        expected_num_non_trainable_weights=non_trainable,
-    )
+test_layer = layer_test(InceptionBlock, image_layer_cases(LAYER_CASES))
 
 
 def test_googlenet_3a_param_count_and_reference():
@@ -91,27 +82,13 @@ def test_googlenet_3a_param_count_and_reference():
     assert block.count_params() == 163_696
     assert reference.count_params() == 163_696
     assert ours.output.shape == (None, 28, 28, 256)
-    x = random_inputs((2, 28, 28, 192))
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(ours(x)),
-        keras.ops.convert_to_numpy(reference(x)),
-        rtol=1e-6,
-        atol=1e-6,
-    )
+    ref.assert_same_outputs(ours, reference, random_inputs((2, 28, 28, 192)))
 
 
 def test_fashion_block_matches_article_reference():
     ours, reference = ref.fashion_block_pair(input_shape=(12, 12, 8), ch=6, strides=2)
     assert ours.count_params() == reference.count_params()
-    x = random_inputs((3, 12, 12, 8))
-    for training in (False, True):
-        np.testing.assert_allclose(
-            keras.ops.convert_to_numpy(ours(x, training=training)),
-            keras.ops.convert_to_numpy(reference(x, training=training)),
-            rtol=1e-6,
-            atol=1e-6,
-            err_msg=f"training={training}",
-        )
+    ref.assert_same_outputs(ours, reference, random_inputs((3, 12, 12, 8)))
 
 
 def test_fashion_net_param_counts():
@@ -180,18 +157,10 @@ def test_residual_mode_is_input_plus_scaled_projection():
 
 
 def test_channels_first_matches_channels_last():
-    x = random_inputs((2, 8, 8, 6))
-    last = InceptionBlock(preset="fashion", filters=3, strides=2)
-    first = InceptionBlock(preset="fashion", filters=3, strides=2, data_format="channels_first")
-    last.build(x.shape)
-    first.build((2, 6, 8, 8))
-    first.set_weights(last.get_weights())
-    got = keras.ops.convert_to_numpy(first(np.transpose(x, (0, 3, 1, 2))))
-    np.testing.assert_allclose(
-        np.transpose(got, (0, 2, 3, 1)),
-        keras.ops.convert_to_numpy(last(x)),
-        rtol=1e-5,
-        atol=1e-5,
+    check_channels_first_matches_last(
+        InceptionBlock,
+        {"preset": "fashion", "filters": 3, "strides": 2},
+        random_inputs((2, 8, 8, 6)),
     )
 
 

@@ -9,38 +9,30 @@ from kerasblocks.layers.l2_norm_scale import (
     l2_norm_scale_keras_ops,
     l2_norm_scale_tensorflow,
 )
-from tests.layer_testing import check_config_round_trips, random_inputs, run_layer_test
-
+from tests.layer_testing import (
+    check_config_round_trips,
+    layer_test,
+    random_inputs,
+    same_shape_case,
+)
 
 # ---------------------------------------------------------------------------
 # The shared layer checks, one per shipped configuration.
 
-
-@pytest.mark.parametrize(
-    "init_kwargs, input_shapes, trainable_weights",
+test_layer_checks = layer_test(
+    L2NormScale,
     [
-        pytest.param({"alpha": 16.0}, [(4, 12), (1, 7), (3, 5, 6)], 0, id="fixed"),
-        pytest.param(
-            {"alpha": "auto", "num_classes": 10}, [(4, 12), (2, 3)], 0, id="auto"
+        same_shape_case("fixed", {"alpha": 16.0}, [(4, 12), (1, 7), (3, 5, 6)]),
+        same_shape_case("auto", {"alpha": "auto", "num_classes": 10}, [(4, 12), (2, 3)]),
+        same_shape_case(
+            "trainable",
+            {"alpha": 4.0, "trainable_alpha": True},
+            [(4, 12), (2, 3)],
+            trainable_weights=1,
         ),
-        pytest.param(
-            {"alpha": 4.0, "trainable_alpha": True}, [(4, 12), (2, 3)], 1, id="trainable"
-        ),
-        pytest.param(
-            {"alpha": 8.0, "axis": 1}, [(2, 6, 3, 4), (1, 2, 5, 5)], 0, id="axis1_4d"
-        ),
+        same_shape_case("axis1_4d", {"alpha": 8.0, "axis": 1}, [(2, 6, 3, 4), (1, 2, 5, 5)]),
     ],
 )
-def test_layer_checks(init_kwargs, input_shapes, trainable_weights, tmp_path):
-    run_layer_test(
-        L2NormScale,
-        init_kwargs,
-        input_shapes,
-        tmp_path=tmp_path,
-        expected_output_shapes=input_shapes,
-        expected_num_trainable_weights=trainable_weights,
-        expected_num_non_trainable_weights=0,
-    )
 
 
 def test_axis_list_config_round_trips():

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from kerasblocks.layers import LRN
 from kerasblocks.layers.lrn import lrn_keras_ops, lrn_tensorflow
-from tests.layer_testing import random_inputs, run_layer_test
+from tests.layer_testing import layer_test, random_inputs, same_shape_case
 
 
 def caffe_lrn_reference(x, size, alpha, beta, k, channel_axis=-1):
@@ -41,39 +41,27 @@ def tf_lrn_nhwc(x, depth_radius, bias, alpha, beta):
 _TF = {"depth_radius": 2, "bias": 1.0, "alpha": 0.5, "beta": 0.75}
 
 
-@pytest.mark.parametrize(
-    "init_kwargs, input_shapes",
+test_layer_checks = layer_test(
+    LRN,
     [
-        pytest.param(dict(_TF), [(2, 5, 5, 8), (1, 3, 4, 8), (2, 2, 2, 3)], id="tf_4d_last"),
-        pytest.param(
-            dict(_TF, data_format="channels_first"),
-            [(2, 8, 4, 5), (1, 3, 2, 2)],
-            id="tf_4d_first",
+        same_shape_case("tf_4d_last", dict(_TF), [(2, 5, 5, 8), (1, 3, 4, 8), (2, 2, 2, 3)]),
+        same_shape_case(
+            "tf_4d_first", dict(_TF, data_format="channels_first"), [(2, 8, 4, 5), (1, 3, 2, 2)]
         ),
-        pytest.param({}, [(4, 16), (2, 3)], id="tf_defaults_2d"),
-        pytest.param(dict(_TF), [(2, 7, 12), (3, 1, 4)], id="tf_3d"),
-        pytest.param(
+        same_shape_case("tf_defaults_2d", {}, [(4, 16), (2, 3)]),
+        same_shape_case("tf_3d", dict(_TF), [(2, 7, 12), (3, 1, 4)]),
+        same_shape_case(
+            "caffe",
             {"convention": "caffe", "size": 5, "alpha": 1.0, "beta": 0.75, "k": 2.0},
             [(2, 4, 4, 10), (1, 2, 3, 4)],
-            id="caffe",
         ),
-        pytest.param(
+        same_shape_case(
+            "pytorch_even_first",
             {"convention": "pytorch", "size": 4, "data_format": "channels_first"},
             [(2, 6, 3, 3), (1, 6, 2, 2, 2)],
-            id="pytorch_even_first",
         ),
     ],
 )
-def test_layer_checks(init_kwargs, input_shapes, tmp_path):
-    run_layer_test(
-        LRN,
-        init_kwargs,
-        input_shapes,
-        tmp_path=tmp_path,
-        expected_output_shapes=input_shapes,
-        expected_num_trainable_weights=0,
-        expected_num_non_trainable_weights=0,
-    )
 
 
 # ---------------------------------------------------------------------------

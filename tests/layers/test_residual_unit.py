@@ -4,7 +4,12 @@ import pytest
 
 from kerasblocks.layers import ResidualUnit
 from tests import reference_models as ref
-from tests.layer_testing import random_inputs, run_layer_test
+from tests.layer_testing import (
+    check_channels_first_matches_last,
+    image_layer_cases,
+    layer_test,
+    random_inputs,
+)
 
 # (id, init kwargs, input shape, expected output shape, trainable, non-trainable)
 LAYER_CASES = [
@@ -55,35 +60,15 @@ LAYER_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "kwargs,input_shape,expected,trainable,non_trainable",
-    [case[1:] for case in LAYER_CASES],
-    ids=[case[0] for case in LAYER_CASES],
-)
-def test_layer(kwargs, input_shape, expected, trainable, non_trainable, tmp_path):
-    run_layer_test(
-        ResidualUnit,
-        kwargs,
-        [input_shape, (3, 6, 10, input_shape[-1])],
-        tmp_path=tmp_path,
-        expected_output_shapes=[expected, None],
-        expected_num_trainable_weights=trainable,
-        expected_num_non_trainable_weights=non_trainable,
-    )
+test_layer = layer_test(ResidualUnit, image_layer_cases(LAYER_CASES))
 
 
 def test_channels_first_matches_channels_last():
-    x = random_inputs((2, 8, 8, 6))
-    last = ResidualUnit(12, strides=2, variant="postact", bottleneck=True)
-    first = ResidualUnit(
-        12, strides=2, variant="postact", bottleneck=True, data_format="channels_first"
+    first = check_channels_first_matches_last(
+        ResidualUnit,
+        {"filters": 12, "strides": 2, "variant": "postact", "bottleneck": True},
+        random_inputs((2, 8, 8, 6)),
     )
-    last.build(x.shape)
-    first.build((2, 6, 8, 8))
-    first.set_weights(last.get_weights())
-    expected = keras.ops.convert_to_numpy(last(x))
-    got = keras.ops.convert_to_numpy(first(np.transpose(x, (0, 3, 1, 2))))
-    np.testing.assert_allclose(np.transpose(got, (0, 2, 3, 1)), expected, rtol=1e-5, atol=1e-5)
     assert first.compute_output_shape((None, 6, None, 8)) == (None, 12, None, 4)
 
 
@@ -94,28 +79,26 @@ def test_unknown_spatial_size():
     assert unit(random_inputs((1, 7, 5, 8))).shape == (1, 4, 3, 16)
 
 
-def _assert_same(ours, reference, x):
-    for training in (False, True):
-        np.testing.assert_allclose(
-            keras.ops.convert_to_numpy(ours(x, training=training)),
-            keras.ops.convert_to_numpy(reference(x, training=training)),
-            rtol=1e-6,
-            atol=1e-6,
-            err_msg=f"training={training}",
-        )
-
-
 def test_article_preact_elu_unit_matches_reference():
     ours, reference = ref.residual_unit_pair(input_shape=(8, 8, 16), filters=16)
-    _assert_same(ours, reference, random_inputs((2, 8, 8, 16)))
+    ref.assert_same_outputs(ours, reference, random_inputs((2, 8, 8, 16)))
     assert ours.count_params() == reference.count_params()
 
 
 def test_article_bottleneck_block_matches_reference():
     ours, reference = ref.bottleneck_block_pair(input_shape=(8, 8, 32), f=32, r=4)
-    _assert_same(ours, reference, random_inputs((2, 8, 8, 32)))
+    ref.assert_same_outputs(ours, reference, random_inputs((2, 8, 8, 32)))
     # conv1x1 32->8, conv3x3 8->8, conv1x1 8->32, all biased.
     assert ours.count_params() == reference.count_params() == 264 + 584 + 288
+
+
+@pytest.mark.parametrize("strides, in_channels", [(1, 32), (2, 16)])
+def test_resnet50_bottleneck_block_matches_reference(strides, in_channels):
+    ours, reference = ref.resnet50_bottleneck_pair(
+        input_shape=(8, 8, in_channels), filters=32, strides=strides
+    )
+    ref.assert_same_outputs(ours, reference, random_inputs((2, 8, 8, in_channels)))
+    assert ours.count_params() == reference.count_params()
 
 
 def test_preact_projection_matches_resnet_v2_convention():
@@ -135,7 +118,7 @@ def test_preact_projection_matches_resnet_v2_convention():
     unit = ResidualUnit(12, strides=2)
     ours = keras.Model(inputs, unit(inputs))
     assert ref.copy_weights(reference, unit) == 5
-    _assert_same(ours, reference, random_inputs((2, 8, 8, 8)))
+    ref.assert_same_outputs(ours, reference, random_inputs((2, 8, 8, 8)))
 
 
 def test_residual_scale_scales_the_residual_only():
@@ -154,37 +137,35 @@ def test_residual_scale_scales_the_residual_only():
 RESNET50_PARAMS = 25_636_712
 
 
-def test_resnet50_from_units_has_keras_applications_param_count():
+@pytest.fixture(scope="module")
+def resnet50_models():
+    """`(ResNet-50 from ResidualUnits, keras.applications.ResNet50)` with
+    1000 classes and logits, built once for the tests below, at 64x64: the
+    parameter counts do not depend on the input size."""
     keras.backend.clear_session()
-    ours = ref.resnet50_from_units((224, 224, 3), 1000)
-    theirs = keras.applications.ResNet50(weights=None)
+    keras.utils.set_random_seed(0)
+    theirs = keras.applications.ResNet50(
+        weights=None, input_shape=(64, 64, 3), classifier_activation=None
+    )
+    ours = ref.resnet50_from_units((64, 64, 3), 1000)
+    yield ours, theirs
+    keras.backend.clear_session()
+
+
+def test_resnet50_from_units_has_keras_applications_param_count(resnet50_models):
+    ours, theirs = resnet50_models
     assert theirs.count_params() == RESNET50_PARAMS
     assert ours.count_params() == RESNET50_PARAMS
     trainable = sum(int(np.prod(w.shape)) for w in ours.trainable_weights)
     assert trainable == sum(int(np.prod(w.shape)) for w in theirs.trainable_weights)
-    keras.backend.clear_session()
 
 
-def test_resnet50_from_units_matches_keras_applications():
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(0)
-    theirs = keras.applications.ResNet50(
-        weights=None, input_shape=(64, 64, 3), classes=10, classifier_activation=None
-    )
+def test_resnet50_from_units_matches_keras_applications(resnet50_models):
+    ours, theirs = resnet50_models
     ref.randomize_batchnorm_statistics(theirs)
-    ours = ref.resnet50_from_units((64, 64, 3), 10)
     ref.copy_resnet50_weights(theirs, ours)
     assert ours.count_params() == theirs.count_params()
-    x = random_inputs((2, 64, 64, 3))
-    for training in (False, True):
-        np.testing.assert_allclose(
-            keras.ops.convert_to_numpy(ours(x, training=training)),
-            keras.ops.convert_to_numpy(theirs(x, training=training)),
-            rtol=1e-5,
-            atol=1e-5,
-            err_msg=f"training={training}",
-        )
-    keras.backend.clear_session()
+    ref.assert_same_outputs(ours, theirs, random_inputs((2, 64, 64, 3)), tolerance=1e-5)
 
 
 BAD_ARGUMENTS = [
