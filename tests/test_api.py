@@ -15,11 +15,6 @@ import kerasblocks
 from kerasblocks import api, saving
 from kerasblocks.errors import SpecError
 
-# Keras's own saving code calls np.array on variables (NumPy 2 deprecation).
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
-)
-
 MLP_SPEC = textwrap.dedent(
     """\
     kerasblocks: 1

@@ -17,11 +17,6 @@ import pytest
 import kerasblocks
 from kerasblocks import api, cli
 
-# Keras's own saving code calls np.array on variables (NumPy 2 deprecation).
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
-)
-
 MLP_SPEC = textwrap.dedent(
     """\
     kerasblocks: 1
