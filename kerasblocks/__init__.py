@@ -33,6 +33,7 @@ _LAZY_ATTRIBUTES = {
     "save_model": "kerasblocks.api",
     "load_model": "kerasblocks.api",
     "inspect_model": "kerasblocks.api",
+    "train": "kerasblocks.api",
 }
 
 __all__ = ["__version__", "SpecError", *_LAZY_ATTRIBUTES]

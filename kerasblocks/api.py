@@ -25,6 +25,7 @@ __all__ = [
     "load_model",
     "inspect_model",
     "parameter_counts",
+    "train",
 ]
 
 
@@ -128,6 +129,33 @@ def parameter_counts(model):
         "trainable": trainable,
         "non_trainable": non_trainable,
     }
+
+
+def train(spec, **overrides):
+    """Builds a spec's model and trains it as its `train:` section says.
+
+    Args:
+        spec: path, shipped spec name, YAML text or `Spec`.
+        **overrides: `vars` ({var: value}), `epochs`, `batch_size`, `data`
+            (fashion_mnist, mnist, generated, an IDX folder or a .npz file),
+            `settings` ({"optimizer.learning_rate": 0.01, ...}: keys of the
+            train section), `out_dir` (history.csv, curves.png, best/last/final
+            .keras), `output` (the final model's path), `distribute`
+            ("mirrored" or "multiworker"), `verbose`, `callbacks`, `log`.
+            See `kerasblocks.training.trainer.train`.
+
+    Returns:
+        `kerasblocks.training.trainer.TrainResult`: `.model`, `.history`
+        ({metric: [per epoch]}), `.test` ({"loss", "accuracy"}),
+        `.epoch_times`, `.files`, `.interrupted`.
+
+    Raises:
+        SpecError: the spec or its train section is invalid (located).
+        kerasblocks.training.DataError: data missing or not fitting the model.
+    """
+    from kerasblocks.training.trainer import train as _train
+
+    return _train(spec, **overrides)
 
 
 def _as_spec(spec):

@@ -7,6 +7,9 @@
     kerasblocks build vgg16 -o vgg16.keras
     kerasblocks inspect vgg16.keras
     kerasblocks list                           # the shipped specs
+    kerasblocks train inception_fashion --epochs 3   # the spec's train: section
+    kerasblocks evaluate runs/inception_fashion/final.keras
+    kerasblocks predict final.keras --top-k 3
 
 Exit codes: 0 success; 2 an invalid spec, a missing file or bad usage (the
 messages say where); 1 an unexpected internal error (one line; `--debug` shows
@@ -165,6 +168,98 @@ def _list_command(args):
             del model
             _release_keras_memory()  # VGG16 alone holds 0.55 GB of weights
     return EXIT_OK
+
+
+def _train_command(args):
+    from kerasblocks import api
+    from kerasblocks.training.config import split_set_assignments
+
+    if args.output is not None and not args.output.endswith(".keras"):
+        raise CommandError(f"the output file name must end in .keras: '{args.output}'")
+    spec = _load_spec(args.spec)
+    var_assignments, settings = split_set_assignments(args.set)
+    spec_vars = _parse_vars(var_assignments, spec)
+    from kerasblocks.training.config import train_config
+
+    # The whole spec and train section are checked before TensorFlow loads.
+    config, graph = train_config(
+        spec, vars=spec_vars, epochs=args.epochs, batch_size=args.batch_size, data=args.data,
+        settings=settings,
+    )
+    _print_diagnostics(graph.warnings)
+    out_dir = args.out_dir or os.path.join("runs", graph.name)
+    if args.distribute == "multiworker":
+        # MultiWorkerMirroredStrategy must come before TensorFlow lists devices.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    else:
+        _quiet_tensorflow()
+    from kerasblocks.training import DataError
+    from kerasblocks.training.distribute import DistributeError
+    from kerasblocks.training.trainer import summary_lines
+
+    try:
+        result = api.train(
+            spec, vars=spec_vars, epochs=args.epochs, batch_size=args.batch_size,
+            data=args.data, settings=settings, out_dir=out_dir, output=args.output,
+            distribute=args.distribute, verbose=2 if args.quiet else None,
+        )
+    except (DataError, DistributeError) as error:
+        raise CommandError(str(error)) from error
+    for line in summary_lines(result):
+        print(line)
+    return 130 if result.interrupted else EXIT_OK
+
+
+def _evaluate_command(args):
+    _quiet_tensorflow()
+    from kerasblocks.training import DataError
+    from kerasblocks.training.inference import evaluate_model
+
+    try:
+        result = evaluate_model(
+            args.model, data=args.data, batch_size=args.batch_size, limit=args.limit
+        )
+    except (DataError, _model_file_error()) as error:
+        raise CommandError(str(error)) from error
+    print(
+        f"{args.model}: accuracy {result['accuracy']:.4f}  loss {result['loss']:.4f}  "
+        f"({result['samples']:,} {result['split']} samples)"
+    )
+    return EXIT_OK
+
+
+def _predict_command(args):
+    _quiet_tensorflow()
+    from kerasblocks.training import DataError
+    from kerasblocks.training.inference import predict_model
+
+    try:
+        rows = predict_model(
+            args.model, data=args.data, top_k=args.top_k, limit=args.limit,
+            batch_size=args.batch_size,
+        )
+    except (DataError, _model_file_error()) as error:
+        raise CommandError(str(error)) from error
+    names = rows[0]["class_names"] if rows else None
+
+    def label(index):
+        return f"{index} ({names[index]})" if names else str(index)
+
+    print("index  label  prediction (probability)")
+    for row in rows:
+        predictions = ", ".join(
+            f"{label(c)} {p:.3f}" for c, p in zip(row["classes"], row["probabilities"])
+        )
+        print(f"{row['index']:>5}  {label(row['label'])}  {predictions}")
+    correct = sum(row["classes"][0] == row["label"] for row in rows)
+    print(f"top-1 correct: {correct} of {len(rows)}")
+    return EXIT_OK
+
+
+def _model_file_error():
+    from kerasblocks.saving import ModelFileError
+
+    return ModelFileError
 
 
 # --- helpers -------------------------------------------------------------------
@@ -372,6 +467,59 @@ def _make_parser():
         help="skip building the models (fast: no TensorFlow)",
     )
     listing.set_defaults(command=_list_command)
+
+    train = commands.add_parser(
+        "train",
+        parents=[common, with_vars],
+        help="train the model as the spec's train: section says",
+        description=(
+            "Build SPEC and train it as its `train:` section says; flags override the section. "
+            "Writes history.csv, curves.png, best.keras, last.keras and final.keras into "
+            "--out-dir (default runs/NAME). Ctrl-C stops after keeping the last complete epoch. "
+            "--set train.KEY=VALUE changes a key of the train section, e.g. "
+            "--set train.optimizer.learning_rate=0.01."
+        ),
+    )
+    train.add_argument("spec", metavar="SPEC")
+    train.add_argument("-o", "--output", metavar="MODEL.keras", help="also write the final model here")
+    train.add_argument("--out-dir", metavar="DIR", help="folder for the records (default runs/NAME)")
+    train.add_argument("--epochs", type=int, metavar="N", help="override train.epochs")
+    train.add_argument("--batch-size", type=int, metavar="N", help="override train.batch_size")
+    train.add_argument(
+        "--data",
+        metavar="DATA",
+        help="fashion_mnist, mnist, generated, a folder of IDX files, or a .npz file",
+    )
+    train.add_argument(
+        "--distribute",
+        choices=["mirrored", "multiworker"],
+        help="tf.distribute strategy (multiworker reads TF_CONFIG)",
+    )
+    train.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bar")
+    train.set_defaults(command=_train_command)
+
+    for name, short, description in (
+        ("evaluate", "loss and accuracy of a saved model on a dataset",
+         "Loss and accuracy of MODEL on a dataset's test split, preprocessed as the model's "
+         "spec says."),
+        ("predict", "top-k predictions of a saved model",
+         "Top-k predictions of MODEL for the first test samples of a dataset."),
+    ):
+        sub = commands.add_parser(name, parents=[common], help=short, description=description)
+        sub.add_argument("model", metavar="MODEL.keras")
+        sub.add_argument(
+            "--data", metavar="DATA",
+            help="fashion_mnist, mnist, generated, an IDX folder or a .npz (default: the spec's)",
+        )
+        sub.add_argument("--batch-size", type=int, metavar="N")
+        if name == "predict":
+            sub.add_argument("--top-k", type=int, default=1, metavar="K")
+            sub.add_argument("--limit", type=int, default=10, metavar="N",
+                             help="predict the first N test samples (default 10)")
+            sub.set_defaults(command=_predict_command)
+        else:
+            sub.add_argument("--limit", type=int, metavar="N", help="only the first N samples")
+            sub.set_defaults(command=_evaluate_command)
     return parser
 
 
