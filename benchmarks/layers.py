@@ -24,7 +24,6 @@ import argparse
 import datetime
 import os
 import platform
-import re
 import statistics
 import sys
 import time
@@ -40,7 +39,13 @@ import tensorflow as tf  # noqa: E402
 from kerasblocks.layers import LRN, InceptionBlock, L2NormScale, ResidualUnit  # noqa: E402
 from tests import reference_models as ref  # noqa: E402
 
-RESULTS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
+from benchmarks._report import (  # noqa: E402
+    RESULTS_PATH,
+    load_average,
+    machine_description,
+    replace_section,
+)
+
 SECTION_TITLE = "## Layers (benchmarks/layers.py)"
 
 
@@ -238,27 +243,6 @@ def benchmark_case(case, jit_compile, repeats, warmup, target_seconds):
 # Report.
 
 
-def machine_description():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cpu}, {cores} cores"
-
-
-def load_average():
-    try:
-        return " / ".join(f"{value:.1f}" for value in os.getloadavg()) + " (1/5/15 min)"
-    except OSError:
-        return "unknown"
-
-
 def render_section(rows, args):
     today = datetime.date.today().isoformat()
     lines = [
@@ -296,25 +280,6 @@ def render_section(rows, args):
     return "\n".join(lines) + "\n"
 
 
-def write_section(section, path):
-    """Replaces (or appends) this script's section of RESULTS.md, keeping the rest."""
-    text = ""
-    if os.path.exists(path):
-        with open(path) as handle:
-            text = handle.read()
-    if not text.strip():
-        text = "# Benchmark results\n"
-    pattern = re.compile(
-        rf"^{re.escape(SECTION_TITLE)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL
-    )
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    with open(path, "w") as handle:
-        handle.write(text.rstrip("\n") + "\n")
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer, shorter repeats; no write")
@@ -342,7 +307,7 @@ def main(argv=None):
     if args.quick and not args.write:
         print("\n" + section)
     else:
-        write_section(section, args.output)
+        replace_section(SECTION_TITLE, section, args.output)
         print(f"wrote {args.output}")
 
 

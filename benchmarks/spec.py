@@ -30,7 +30,6 @@ import gc
 import glob
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -40,7 +39,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-RESULTS_PATH = os.path.join(REPO_ROOT, "benchmarks", "RESULTS.md")
+from benchmarks._report import (  # noqa: E402
+    RESULTS_PATH,
+    load_average,
+    machine_description,
+    replace_section,
+)
 SECTION_TITLE = "## Spec (benchmarks/spec.py)"
 VALIDATE_TARGET = 0.1
 BUILD_TARGET = 1.05
@@ -213,26 +217,6 @@ def benchmark_build(spec, by_hand, min_repeats, min_seconds=3.0):
 # --- report ---------------------------------------------------------------------------
 
 
-def machine_description():
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores"
-
-
-def load_average():
-    try:
-        return " / ".join(f"{value:.1f}" for value in os.getloadavg()) + " (1/5/15 min)"
-    except OSError:
-        return "unknown"
-
-
 def format_section(rows, skipped, args):
     import keras
     import tensorflow as tf
@@ -281,21 +265,6 @@ def format_section(rows, skipped, args):
 def _milliseconds(seconds):
     milliseconds = seconds * 1e3
     return f"{milliseconds:,.1f} ms" if milliseconds < 100 else f"{milliseconds:,.0f} ms"
-
-
-def replace_section(path, section):
-    """Writes `section` into RESULTS.md in place of our old one; others stay."""
-    text = "# Benchmark results\n"
-    if os.path.exists(path):
-        with open(path) as handle:
-            text = handle.read()
-    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    with open(path, "w") as handle:
-        handle.write(text.rstrip("\n") + "\n")
 
 
 def main(argv=None):
@@ -357,7 +326,7 @@ def main(argv=None):
     print()
     print(section)
     if not args.quick or args.write:
-        replace_section(args.output, section)
+        replace_section(SECTION_TITLE, section, args.output)
         print(f"wrote {args.output}")
 
 

@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SECTION = "## Training (benchmarks/train.py)"
 
+from benchmarks._report import load_average, machine_description, replace_section  # noqa: E402
+
 CASES = {
     # spec, batch size, preprocessing (scale, shift, flatten)
     "inception_fashion": (512, 1 / 255, -0.5, False),
@@ -131,7 +133,7 @@ def main(argv=None):
     text = report(rows, args)
     print(text)
     if not args.no_write:
-        write_section(ROOT / "benchmarks/RESULTS.md", text)
+        replace_section(SECTION, text)
 
 
 def _epoch_timer(times):
@@ -149,7 +151,6 @@ def report(rows, args):
     import keras
     import tensorflow as tf
 
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     lines = [
         SECTION,
         "",
@@ -159,8 +160,7 @@ def report(rows, args):
         "by hand, `model.fit` on preprocessed NumPy arrays; article loop = the articles' eager "
         "`GradientTape` loop (no `tf.function`). Same images, batch size, steps and optimizer.",
         "",
-        f"- Machine: {platform.machine()}, {os.cpu_count()} cores (shared; load average at the "
-        f"end {load})",
+        f"- Machine: {machine_description()} (shared; load average at the end {load_average()})",
         f"- TensorFlow {tf.__version__}, Keras {keras.__version__}, Python {platform.python_version()}",
         f"- Date: {datetime.date.today()}",
         "",
@@ -175,18 +175,6 @@ def report(rows, args):
             f"{article / kb:.2f}x | {kb / fit:.3f} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def write_section(path, text):
-    """Replaces (or appends) this script's section, keeping the others."""
-    content = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = content.find(SECTION)
-    if start < 0:
-        content = content.rstrip("\n") + "\n\n" + text
-    else:
-        end = content.find("\n## ", start + len(SECTION))
-        content = content[:start] + text + (content[end + 1:] if end >= 0 else "")
-    path.write_text(content)
 
 
 if __name__ == "__main__":
