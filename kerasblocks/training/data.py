@@ -223,36 +223,76 @@ def make_dataset(x, y, dataset, *, batch_size, shuffle, seed, num_outputs=1, one
     shifted and reshaped (flatten) inside the pipeline. `one_hot` (the number
     of classes) turns labels into one-hot vectors for categorical_crossentropy.
     With several outputs the labels are repeated for each.
+
+    Shuffling: without a `shuffle_buffer` smaller than the data, each pass is a
+    full random permutation of the indices (a new one each epoch, reproducible
+    from `seed`), cut into batches of indices and gathered per batch, like
+    Keras's own NumPy adapter; a smaller `shuffle_buffer` uses a buffer shuffle.
+    No per-sample work is left in the pipeline, which matters when a training
+    step takes only a few milliseconds.
     """
     import tensorflow as tf
 
     per_sample_shape = model_input_shape(x.shape[1:], dataset.flatten)
     scale, shift = np.float32(dataset.scale), np.float32(dataset.shift)
+    count = len(x)
 
-    def preprocess(images, labels):
-        images = tf.cast(images, tf.float32) * scale + shift
+    def preprocess(index, arrays):
+        images, labels = arrays
+        images = tf.cast(tf.gather(images, index), tf.float32) * scale + shift
         images = tf.reshape(images, (-1, *per_sample_shape))
+        labels = tf.gather(labels, index)
         if one_hot:
             labels = tf.one_hot(labels, one_hot)
         if num_outputs > 1:
             labels = tuple(labels for _ in range(num_outputs))
         return images, labels
 
-    # Shuffle and batch the indices, then gather whole batches: the per-sample work is on
-    # scalars, the image work per batch (like Keras's own NumPy adapter).
     images, labels = tf.constant(x), tf.constant(y.astype(np.int32))
-    data = tf.data.Dataset.range(len(x))
-    if shuffle:
-        data = data.shuffle(dataset.shuffle_buffer or len(x), seed=seed,
-                            reshuffle_each_iteration=True)
-    if repeat:
-        data = data.repeat()
-    data = data.batch(batch_size, drop_remainder=drop_remainder)
-    data = data.map(
-        lambda index: preprocess(tf.gather(images, index), tf.gather(labels, index)),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
+
+    # Batches of indices, then whole batches gathered: no per-sample work in the pipeline.
+    buffer = dataset.shuffle_buffer or count
+    full = count // batch_size * batch_size
+    remainder = 0 if drop_remainder else count - full
+    batches = full // batch_size + (1 if remainder else 0)
+
+    def batches_of(order):
+        """An epoch's order of indices -> a dataset of index batches (reshaped, not sliced)."""
+        data = tf.data.Dataset.from_tensor_slices(tf.reshape(order[:full], (-1, batch_size)))
+        if remainder:
+            data = data.concatenate(tf.data.Dataset.from_tensors(order[full:]))
+        return data
+
+    if shuffle and buffer < count:
+        data = tf.data.Dataset.range(count).shuffle(buffer, seed=seed,
+                                                     reshuffle_each_iteration=True)
+        if repeat:
+            data = data.repeat()
+        data = data.batch(batch_size, drop_remainder=drop_remainder)
+    elif shuffle:
+        # One seed per pass (a new one each epoch, the sequence fixed by `seed`), then a
+        # stateless permutation of all indices, cut into batches.
+        def permutation(pass_seed):
+            return tf.random.experimental.stateless_shuffle(
+                tf.range(count, dtype=tf.int64), seed=tf.stack([pass_seed, np.int64(seed or 0)])
+            )
+
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        data = (seeds if repeat else seeds.take(1)).map(permutation).flat_map(batches_of)
+        data = data.apply(tf.data.experimental.assert_cardinality(
+            tf.data.INFINITE_CARDINALITY if repeat else batches))
+    else:
+        data = batches_of(tf.range(count, dtype=tf.int64))
+        if repeat:
+            data = data.repeat()
+    # The arrays enter as a repeated dataset element (as in Keras's NumPy adapter) rather
+    # than as tensors captured by the map function.
+    data = tf.data.Dataset.zip(data, tf.data.Dataset.from_tensors((images, labels)).repeat())
+    data = data.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
     options = tf.data.Options()
+    # No static graph rewrites (as in Keras's NumPy adapter): they serialize and rebuild the
+    # pipeline's graph each time an iterator is made, i.e. every epoch.
+    options.experimental_optimization.apply_default_optimizations = False
     # Under MultiWorkerMirroredStrategy each worker takes every n-th batch.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return data.with_options(options).prefetch(tf.data.AUTOTUNE)
