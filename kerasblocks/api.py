@@ -73,7 +73,7 @@ def build(spec, **vars):
 
     Args:
         spec: path, shipped spec name, YAML text, `Spec`, or an expanded
-            `Graph` (then no vars).
+            `Graph` (then no vars: the graph keeps those it was expanded with).
         **vars: var overrides, e.g. `build("vgg16", num_classes=10)`.
 
     Returns:
@@ -95,7 +95,7 @@ def build(spec, **vars):
         graph = expand(spec, **vars)
     model = build_model(graph)
     record = saving.SpecRecord(
-        text=graph.source_text, name=graph.name, file=graph.file, vars=dict(vars)
+        text=graph.source_text, name=graph.name, file=graph.file, vars=dict(graph.vars)
     )
     return saving.attach_spec_record(model, record)
 

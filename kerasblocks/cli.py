@@ -282,7 +282,7 @@ def _build_and_report(args, output):
     _print_diagnostics(graph.warnings)
 
     _quiet_tensorflow()
-    model = api.build(spec, **spec_vars)
+    model = api.build(graph)  # the graph checked above: no second parse and expansion
     model.summary()
     print(f"Parameters: {_format_counts(api.parameter_counts(model))}")
     if output is not None:

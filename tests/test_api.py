@@ -107,6 +107,15 @@ def test_build_accepts_a_loaded_spec_and_an_expanded_graph():
         api.build(api.expand(spec), hidden=3)
 
 
+def test_a_graph_keeps_the_vars_it_was_expanded_with(tmp_path):
+    graph = api.expand(MLP_SPEC, num_classes=3)
+    assert graph.vars == {"num_classes": 3}
+    model = api.build(graph)
+    assert model.output.shape == (None, 3)
+    path = api.save_model(model, tmp_path / "mlp3.keras")
+    assert api.inspect_model(path, count_params=False)["spec"].vars == {"num_classes": 3}
+
+
 def test_build_error_is_a_spec_error_at_the_line():
     broken = MLP_SPEC.replace(
         "  - Dense: {units: 256, activation: relu, name: hidden2}",

@@ -85,7 +85,9 @@ def expand(spec, vars=None):
     if errors:
         raise SpecError(errors)
     warnings = tuple(diagnostic for diagnostic in diagnostics if diagnostic.severity == "warning")
-    return dataclasses.replace(graph, file=spec.file, source_text=spec.text, warnings=warnings)
+    return dataclasses.replace(
+        graph, file=spec.file, source_text=spec.text, warnings=warnings, vars=dict(vars or {})
+    )
 
 
 def _in_file_order(diagnostics):

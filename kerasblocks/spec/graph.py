@@ -82,6 +82,7 @@ class Graph:
     source_text: str = ""  # the spec text, stored in saved models' metadata
     train: dict | None = None  # the spec's optional `train` section, untouched
     warnings: tuple = ()  # Diagnostics of severity "warning" found while expanding
+    vars: dict = dataclasses.field(default_factory=dict)  # the var overrides expanded with
 
     def node(self, name):
         for node in (*self.inputs, *self.layers):

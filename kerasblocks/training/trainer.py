@@ -126,7 +126,7 @@ def train(spec, *, vars=None, epochs=None, batch_size=None, data=None, settings=
 
     keras.utils.set_random_seed(config.seed)
     with distribution.scope(strategy):
-        model = api.build(spec, **(vars or {}))
+        model = api.build(graph)  # expanded by train_config with these vars
     outputs = list(graph.outputs)
     main_output = config.main_output or outputs[0]
     main_index = outputs.index(main_output)
