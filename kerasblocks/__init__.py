@@ -34,6 +34,10 @@ _LAZY_ATTRIBUTES = {
     "load_model": "kerasblocks.api",
     "inspect_model": "kerasblocks.api",
     "train": "kerasblocks.api",
+    "to_spec": "kerasblocks.api",
+    "import_caffe": "kerasblocks.api",
+    "plot": "kerasblocks.api",
+    "export": "kerasblocks.api",
 }
 
 __all__ = ["__version__", "SpecError", *_LAZY_ATTRIBUTES]

@@ -26,6 +26,10 @@ __all__ = [
     "inspect_model",
     "parameter_counts",
     "train",
+    "to_spec",
+    "import_caffe",
+    "plot",
+    "export",
 ]
 
 
@@ -156,6 +160,85 @@ def train(spec, **overrides):
     from kerasblocks.training.trainer import train as _train
 
     return _train(spec, **overrides)
+
+
+def to_spec(model, *, name=None):
+    """Writes a Keras model as spec text: the inverse of `build`.
+
+    Args:
+        model: a functional or Sequential `keras.Model`, or a `.keras` path.
+        name: the spec's `name` (default: the model's name).
+
+    Returns:
+        YAML text of a valid spec: chains written as chains, only arguments
+        that differ from Keras' defaults, layer names kept.
+        `build(to_spec(model))` has the same structure and parameter count.
+
+    Raises:
+        kerasblocks.errors.UsageError: the model has layers a spec cannot
+            name (unregistered subclassed layers, Lambda); the error lists them.
+    """
+    from kerasblocks.interop.from_keras import to_spec as _to_spec
+
+    return _to_spec(model, name=name)
+
+
+def import_caffe(prototxt, *, name=None):
+    """Converts a Caffe net definition (prototxt text format) to spec text.
+
+    Args:
+        prototxt: path to a `.prototxt` file, or its text.
+        name: the spec's `name` (default: the net's `name:`).
+
+    Returns:
+        YAML text of a valid spec.
+
+    Raises:
+        SpecError: a syntax error or an unsupported layer, located in the
+            prototxt (file:line:column).
+    """
+    from kerasblocks.interop.caffe import import_caffe as _import_caffe
+
+    return _import_caffe(prototxt, name=name)
+
+
+def plot(source, output, *, expand_nested=False, **vars):
+    """Draws a network's graph to `output` (.png, .svg, .pdf or .dot).
+
+    Args:
+        source: a spec (path, shipped name, YAML text, `Spec`), a `.keras`
+            path or a `keras.Model`.
+        output: the picture's path; the format comes from its suffix.
+        expand_nested: draw the inside of composite layers (ResidualUnit,
+            InceptionBlock) as a box of their sublayers.
+        **vars: spec var overrides.
+
+    Returns:
+        The `pathlib.Path` written (atomically).
+
+    Raises:
+        kerasblocks.errors.UsageError: Graphviz is missing (the message says
+            how to install it) or the suffix is not a known format.
+    """
+    from kerasblocks.plot import plot as _plot
+
+    return _plot(source, output, expand_nested=expand_nested, **vars)
+
+
+def export(model, output, *, format="savedmodel"):
+    """Exports a model for serving: a TF SavedModel folder or a `.tflite` file.
+
+    Args:
+        model: a `keras.Model` or a `.keras` path.
+        output: the folder (savedmodel) or file (tflite) to write, atomically.
+        format: "savedmodel" or "tflite".
+
+    Returns:
+        The `pathlib.Path` written.
+    """
+    from kerasblocks.export import export as _export
+
+    return _export(model, output, format=format)
 
 
 def _as_spec(spec):

@@ -10,6 +10,10 @@
     kerasblocks train inception_fashion --epochs 3   # the spec's train: section
     kerasblocks evaluate runs/inception_fashion/final.keras
     kerasblocks predict final.keras --top-k 3
+    kerasblocks from-keras model.keras -o net.yaml  # a Keras model as a spec
+    kerasblocks import-caffe alexnet.prototxt -o alexnet.yaml
+    kerasblocks plot googlenet -o googlenet.svg
+    kerasblocks export model.keras --format tflite -o model.tflite
 
 Exit codes: 0 success; 2 an invalid spec, a missing file or bad usage (the
 messages say where); 1 an unexpected internal error (one line; `--debug` shows
@@ -25,7 +29,7 @@ import sys
 import traceback
 
 from kerasblocks._version import __version__
-from kerasblocks.errors import SpecError
+from kerasblocks.errors import SpecError, UsageError
 
 EXIT_OK = 0
 EXIT_INTERNAL_ERROR = 1
@@ -46,7 +50,7 @@ def main(argv=None):
     _debug_requested = args.debug
     try:
         return args.command(args)
-    except (SpecError, CommandError) as error:
+    except (SpecError, CommandError, UsageError) as error:
         _print_traceback_if(args.debug)
         _print_error(error)
         return EXIT_INVALID
@@ -256,6 +260,61 @@ def _predict_command(args):
     return EXIT_OK
 
 
+def _from_keras_command(args):
+    _quiet_tensorflow()
+    from kerasblocks import api
+
+    try:
+        text = api.to_spec(args.model, name=args.name)
+    except (FileNotFoundError, _model_file_error()) as error:
+        raise CommandError(str(error)) from error
+    _write_or_print(text, args.output)
+    return EXIT_OK
+
+
+def _import_caffe_command(args):
+    from kerasblocks import api
+
+    if not os.path.isfile(args.prototxt):
+        raise CommandError(f"no such prototxt file: '{args.prototxt}'")
+    text = api.import_caffe(args.prototxt, name=args.name)  # no TensorFlow
+    _write_or_print(text, args.output)
+    return EXIT_OK
+
+
+def _plot_command(args):
+    from kerasblocks import api
+
+    if args.spec.endswith(".keras"):
+        source = args.spec
+        if args.set:
+            raise CommandError("--set applies to specs, not to a saved .keras model")
+        spec_vars = {}
+    else:
+        source = _load_spec(args.spec)
+        spec_vars = _parse_vars(args.set, source)
+        _print_diagnostics(api.validate(source, **spec_vars))  # spec errors before TensorFlow
+    _quiet_tensorflow()
+    try:
+        path = api.plot(source, args.output, expand_nested=args.expand_nested, **spec_vars)
+    except (FileNotFoundError, _model_file_error()) as error:
+        raise CommandError(str(error)) from error
+    print(f"Wrote {path}")
+    return EXIT_OK
+
+
+def _export_command(args):
+    _quiet_tensorflow()
+    from kerasblocks import api
+
+    try:
+        path = api.export(args.model, args.output, format=args.format)
+    except (FileNotFoundError, FileExistsError, _model_file_error()) as error:
+        raise CommandError(str(error)) from error
+    print(f"Wrote {path}")
+    return EXIT_OK
+
+
 def _model_file_error():
     from kerasblocks.saving import ModelFileError
 
@@ -291,6 +350,20 @@ def _build_and_report(args, output):
         except FileNotFoundError as error:
             raise CommandError(str(error)) from error
         print(f"Wrote {path}")
+
+
+def _write_or_print(text, output):
+    """Prints `text`, or writes it atomically to `output` (an error leaves no file)."""
+    if output is None:
+        print(text, end="" if text.endswith("\n") else "\n")
+        return
+    from kerasblocks import _files
+
+    try:
+        path = _files.write_text(output, text)
+    except (FileNotFoundError, IsADirectoryError) as error:
+        raise CommandError(str(error)) from error
+    print(f"Wrote {path}")
 
 
 def _load_spec(source):
@@ -520,6 +593,70 @@ def _make_parser():
         else:
             sub.add_argument("--limit", type=int, metavar="N", help="only the first N samples")
             sub.set_defaults(command=_evaluate_command)
+
+    from_keras = commands.add_parser(
+        "from-keras",
+        parents=[common],
+        help="write a saved Keras model as a spec",
+        description=(
+            "Write MODEL (a functional or Sequential .keras model) as a readable spec: chains "
+            "as chains, only non-default arguments, layer names kept. Prints it, or with -o "
+            "writes it."
+        ),
+    )
+    from_keras.add_argument("model", metavar="MODEL.keras")
+    from_keras.add_argument("-o", "--output", metavar="SPEC.yaml", help="write the spec here")
+    from_keras.add_argument("--name", help="the spec's name (default: the model's)")
+    from_keras.set_defaults(command=_from_keras_command)
+
+    import_caffe = commands.add_parser(
+        "import-caffe",
+        parents=[common],
+        help="convert a Caffe net definition (.prototxt) to a spec",
+        description=(
+            "Convert a Caffe prototxt net definition to a spec (no Caffe needed). Prints it, "
+            "or with -o writes it. Unsupported layers are reported with their line."
+        ),
+    )
+    import_caffe.add_argument("prototxt", metavar="NET.prototxt")
+    import_caffe.add_argument("-o", "--output", metavar="SPEC.yaml", help="write the spec here")
+    import_caffe.add_argument("--name", help="the spec's name (default: the net's name)")
+    import_caffe.set_defaults(command=_import_caffe_command)
+
+    plot = commands.add_parser(
+        "plot",
+        parents=[common, with_vars],
+        help="draw a spec's or model's graph (.png, .svg, .pdf, .dot)",
+        description=(
+            "Draw the graph of SPEC (or of a saved MODEL.keras) with layer names, types and "
+            "output shapes. Needs Graphviz (apt-get install graphviz) except for .dot output."
+        ),
+    )
+    plot.add_argument("spec", metavar="SPEC|MODEL.keras")
+    plot.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="net.png, net.svg, net.pdf or net.dot"
+    )
+    plot.add_argument(
+        "--expand-nested", action="store_true",
+        help="draw the sublayers inside composite layers (ResidualUnit, InceptionBlock)",
+    )
+    plot.set_defaults(command=_plot_command)
+
+    export = commands.add_parser(
+        "export",
+        parents=[common],
+        help="export a saved model for serving (SavedModel or TFLite)",
+        description=(
+            "Export MODEL for serving: --format savedmodel writes a TensorFlow SavedModel "
+            "folder, --format tflite a .tflite file. Written atomically."
+        ),
+    )
+    export.add_argument("model", metavar="MODEL.keras")
+    export.add_argument(
+        "--format", required=True, choices=["savedmodel", "tflite"], help="what to export"
+    )
+    export.add_argument("-o", "--output", required=True, metavar="PATH", help="folder or file")
+    export.set_defaults(command=_export_command)
     return parser
 
 

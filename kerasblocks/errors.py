@@ -1,4 +1,4 @@
-"""The one exception family for bad specs: `SpecError`, a `ValueError`.
+"""The user-facing exceptions: `SpecError` for bad specs, `UsageError` for the rest.
 
 A spec error points at the text the user wrote: file, line and column (1-based),
 the key path inside the document, a message and a hint. One `SpecError` carries
@@ -107,3 +107,14 @@ class SpecError(ValueError):
     @property
     def hint(self):
         return self.first.hint
+
+
+class UsageError(ValueError):
+    """A user-facing problem that has no place in a spec to point at.
+
+    For example a model with unregistered custom layers given to `to_spec`,
+    Graphviz missing for `plot`, or an export format that cannot hold a
+    layer. The message says what is wrong and what to do; the CLI prints it
+    and exits with 2. Problems located in a text file (a spec, a prototxt)
+    are `SpecError`s instead.
+    """

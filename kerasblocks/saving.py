@@ -27,10 +27,10 @@ import dataclasses
 import json
 import os
 import pathlib
-import secrets
 import shutil
 import zipfile
 
+from kerasblocks._files import check_parent_exists, temporary_sibling
 from kerasblocks._version import __version__
 
 METADATA_MEMBER = "metadata.json"  # Keras's name, see keras/src/saving/saving_lib.py
@@ -114,12 +114,13 @@ def save_model(model, path):
     path = pathlib.Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"A model file name must end in `.keras`. Received: path={path}")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"Directory '{path.parent}' does not exist (saving {path})")
+    check_parent_exists(path)
 
     record = spec_record_of(model)
-    keras_file = _temporary_sibling(path)
-    final_file = _temporary_sibling(path) if record is not None else keras_file
+    # Temporary names in the same folder, so os.replace is a rename; they end
+    # in ".keras" because Keras insists on that suffix.
+    keras_file = temporary_sibling(path)
+    final_file = temporary_sibling(path) if record is not None else keras_file
     try:
         keras.saving.save_model(model, keras_file)
         if record is not None:
@@ -178,13 +179,6 @@ def read_metadata(path):
         "date_saved": metadata.get("date_saved", ""),
         "spec": SpecRecord.from_json(spec) if spec else None,
     }
-
-
-def _temporary_sibling(path):
-    # Same directory, so os.replace is a rename on one file system. Created by
-    # Keras's own open(), so it gets the usual permissions (mkstemp's are 0600).
-    # Ends in ".keras" because Keras insists on that suffix.
-    return path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp.keras")
 
 
 def _copy_archive_with_metadata(source, target, extra_metadata):

@@ -1,0 +1,1 @@
+"""Other formats -> specs: Keras models (`from_keras`) and Caffe prototxt (`caffe`)."""
