@@ -220,7 +220,7 @@ def plot(source, output, *, expand_nested=False, **vars):
         kerasblocks.errors.UsageError: Graphviz is missing (the message says
             how to install it) or the suffix is not a known format.
     """
-    from kerasblocks.plot import plot as _plot
+    from kerasblocks.plotting import plot as _plot
 
     return _plot(source, output, expand_nested=expand_nested, **vars)
 
