@@ -236,7 +236,7 @@ def export(model, output, *, format="savedmodel"):
     Returns:
         The `pathlib.Path` written.
     """
-    from kerasblocks.export import export as _export
+    from kerasblocks.exporting import export as _export
 
     return _export(model, output, format=format)
 

@@ -73,3 +73,20 @@ def test_unknown_attribute_raises_attribute_error():
 
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         kerasblocks.Nope
+
+
+def test_api_functions_survive_importing_every_submodule():
+    # A submodule named like a lazy function (kerasblocks/plot.py next to
+    # kerasblocks.plot) would replace the function on the package once imported.
+    import importlib
+    import pkgutil
+
+    import kerasblocks
+    from kerasblocks import api
+
+    for module in pkgutil.walk_packages(kerasblocks.__path__, "kerasblocks."):
+        if module.name != "kerasblocks.__main__":  # that one runs the CLI
+            importlib.import_module(module.name)
+    for name, module_name in kerasblocks._LAZY_ATTRIBUTES.items():
+        if module_name == "kerasblocks.api":
+            assert getattr(kerasblocks, name) is getattr(api, name), name
