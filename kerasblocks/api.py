@@ -196,6 +196,8 @@ def import_caffe(prototxt, *, name=None):
     Raises:
         SpecError: a syntax error or an unsupported layer, located in the
             prototxt (file:line:column).
+        kerasblocks.errors.UsageError: no such file, an unreadable one, or
+            a `name` that is not a valid spec name.
     """
     from kerasblocks.interop.caffe import import_caffe as _import_caffe
 
