@@ -7,14 +7,25 @@ loss with finite gradients, XLA, mixed precision, and `.keras` save/load giving
 bit-identical outputs in this process and in a fresh one that only does
 `import kerasblocks`.
 
+The checks run on the Keras backend the tests run on (`KERAS_BACKEND`:
+TensorFlow, JAX or PyTorch). Gradients come from that backend's own autodiff
+(`tf.GradientTape`, `jax.grad`, `torch.autograd`) and `jit_compile` means what
+Keras makes of it there: XLA through `tf.function` on TensorFlow, `jax.jit` on
+JAX. On PyTorch, where it means `torch.compile`, the `jit_compile` check skips
+(see `JIT_COMPILE_SKIP_REASONS`) and `mixed_float16` runs eagerly, the torch
+backend's default.
+
 What costs time here is compiling: a Keras training step takes seconds to
-trace and XLA takes seconds more to compile it, and a fresh interpreter takes
-seconds to import TensorFlow. So each configuration
-- traces one graph-mode training step, shared by the training and the saving
-  checks, which compare eager outputs (no `predict` function to trace);
-- compiles one XLA function per dtype policy, holding both the training step
-  and the inference output (not `train_on_batch` and `predict` separately),
-  with SGD and the optimizer built beforehand, so it is traced only once;
+trace and XLA takes seconds more to compile it (JAX also compiles every eager
+op for each new shape), and a fresh interpreter takes seconds to import the
+backend. So each configuration
+- traces one training step (graph mode on TensorFlow, `jax.jit` on JAX),
+  shared by the training and the saving checks, which compare eager outputs
+  (no `predict` function to trace);
+- compiles one `jit_compile` function per dtype policy, holding both the
+  training step and the inference output (not `train_on_batch` and `predict`
+  separately), with SGD and the optimizer built beforehand, so it is traced
+  only once;
 - loads its `.keras` file in a fresh interpreter shared with the other
   configurations of the same layer class, started in the background when that
   class's first test begins.
@@ -32,9 +43,27 @@ from typing import NamedTuple
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import kerasblocks  # noqa: F401  (registers the layers)
+
+BACKEND = keras.backend.backend()
+
+# Why `jit_compile=True` is not checked on a backend. Keras' torch backend
+# compiles with `torch.compile` (TorchInductor, which generates and builds C++
+# per graph): the first training step of a 2-layer ResidualUnit model took
+# 63 s on this project's 2-core machine, and Dynamo hit its recompile limit
+# on Keras' layer hooks. Keras leaves the torch backend eager by default
+# (`jit_compile="auto"`), as the other checks run it.
+JIT_COMPILE_SKIP_REASONS = {
+    "torch": (
+        "jit_compile=True on the torch backend is torch.compile: about a "
+        "minute of C++ compilation per model on CPU; Keras runs torch eagerly "
+        "by default (jit_compile='auto')"
+    ),
+}
+
+# The parts of `run_layer_test`, one pytest case each in `layer_test`.
+LAYER_CHECKS = ("core", "jit_compile", "mixed_float16")
 
 
 def random_inputs(shape, seed=0):
@@ -92,11 +121,15 @@ def layer_test(layer_cls, cases):
     """A pytest test function running `run_layer_test` on each of `cases`.
 
     In a test module: `test_layer = layer_test(ResidualUnit, CASES)`; pytest
-    names the tests after the variable and the case ids.
+    names the tests after the variable, the case ids and the part of the
+    checks (`LAYER_CHECKS`): `test_layer[v1-core]`, `test_layer[v1-jit_compile]`,
+    `test_layer[v1-mixed_float16]`. The parts share nothing but the fresh
+    interpreter, so a part a backend lacks skips alone.
     """
 
+    @pytest.mark.parametrize("check", LAYER_CHECKS)
     @pytest.mark.parametrize("case", cases, ids=[case.id for case in cases])
-    def test(case, tmp_path):
+    def test(case, check, tmp_path):
         run_layer_test(
             layer_cls,
             case.init_kwargs,
@@ -105,6 +138,7 @@ def layer_test(layer_cls, cases):
             expected_output_shapes=case.expected_output_shapes,
             expected_num_trainable_weights=case.expected_num_trainable_weights,
             expected_num_non_trainable_weights=case.expected_num_non_trainable_weights,
+            checks=(check,),
         )
 
     test.__doc__ = f"`run_layer_test` on a {layer_cls.__name__} configuration."
@@ -121,14 +155,16 @@ def run_layer_test(
     expected_num_trainable_weights=None,
     expected_num_non_trainable_weights=None,
     run_subprocess_load=True,
+    checks=LAYER_CHECKS,
 ):
-    """Runs `layer_cls(**init_kwargs)` through every shared check.
+    """Runs `layer_cls(**init_kwargs)` through the shared checks.
 
     Args:
         layer_cls: the layer class.
         init_kwargs: dict of constructor arguments.
         input_shapes: list of full input shapes (with batch size); the first
-            one is used for the training, XLA, precision and saving checks.
+            one is used for the training, compiled, precision and saving
+            checks.
         tmp_path: a `pathlib.Path` for `.keras` files (pytest's `tmp_path`).
         expected_output_shapes: optional list, one expected output shape (or
             `None`) per input shape.
@@ -136,25 +172,39 @@ def run_layer_test(
             (variables, not parameters) after build.
         expected_num_non_trainable_weights: same for non-trainable weights.
         run_subprocess_load: also load the saved model in a fresh interpreter.
+        checks: which parts of `LAYER_CHECKS` to run: `"core"` (config,
+            shapes, weight counts, training step, saving), `"jit_compile"`,
+            `"mixed_float16"`.
+
+    Raises:
+        pytest.skip.Exception: `"jit_compile"` on a backend listed in
+            `JIT_COMPILE_SKIP_REASONS` (after the other checks ran).
     """
-    if run_subprocess_load:
-        fresh_interpreter(layer_cls)  # starts importing TensorFlow meanwhile
-    check_config_round_trips(layer_cls, init_kwargs)
-    for index, shape in enumerate(input_shapes):
-        expected = expected_output_shapes[index] if expected_output_shapes else None
-        check_output_shapes(layer_cls, init_kwargs, shape, expected)
-    layer = layer_cls(**init_kwargs)
-    layer.build(tuple(input_shapes[0]))
-    if expected_num_trainable_weights is not None:
-        assert len(layer.trainable_weights) == expected_num_trainable_weights
-    if expected_num_non_trainable_weights is not None:
-        assert len(layer.non_trainable_weights) == expected_num_non_trainable_weights
-    trained = check_training_step(layer_cls, init_kwargs, input_shapes[0])
-    check_save_and_load(
-        layer_cls, init_kwargs, input_shapes[0], tmp_path, run_subprocess_load, trained
-    )
-    check_jit_compile(layer_cls, init_kwargs, input_shapes[0])
-    check_mixed_precision(layer_cls, init_kwargs, input_shapes[0])
+    unknown = sorted(set(checks) - set(LAYER_CHECKS))
+    if unknown:
+        raise ValueError(f"Unknown checks {unknown}; known: {list(LAYER_CHECKS)}")
+    input_shape = input_shapes[0]
+    if "core" in checks:
+        if run_subprocess_load:
+            fresh_interpreter(layer_cls)  # starts importing the backend meanwhile
+        check_config_round_trips(layer_cls, init_kwargs)
+        for index, shape in enumerate(input_shapes):
+            expected = expected_output_shapes[index] if expected_output_shapes else None
+            check_output_shapes(layer_cls, init_kwargs, shape, expected)
+        layer = layer_cls(**init_kwargs)
+        layer.build(tuple(input_shape))
+        if expected_num_trainable_weights is not None:
+            assert len(layer.trainable_weights) == expected_num_trainable_weights
+        if expected_num_non_trainable_weights is not None:
+            assert len(layer.non_trainable_weights) == expected_num_non_trainable_weights
+        trained = check_training_step(layer_cls, init_kwargs, input_shape)
+        check_save_and_load(
+            layer_cls, init_kwargs, input_shape, tmp_path, run_subprocess_load, trained
+        )
+    if "mixed_float16" in checks:
+        check_mixed_precision(layer_cls, init_kwargs, input_shape)
+    if "jit_compile" in checks:
+        check_jit_compile(layer_cls, init_kwargs, input_shape)
 
 
 def check_config_round_trips(layer_cls, init_kwargs):
@@ -241,24 +291,27 @@ def _inference(model, x):
 
 
 def check_training_step(layer_cls, init_kwargs, input_shape):
-    """Finite gradients for every weight, and one compiled (graph mode, no
-    XLA) SGD step lowers the training loss.
+    """Finite gradients for every weight, and one compiled SGD step (the
+    backend's default compilation: graph mode on TensorFlow, `jax.jit` on
+    JAX, eager on PyTorch) lowers the training loss.
 
     Returns `(model, x, y)`: the compiled model after its step, for
     `check_save_and_load` to reuse the traced training function.
     """
     model, x, y = _training_model(layer_cls, init_kwargs, input_shape)
 
-    with tf.GradientTape() as tape:
-        loss = keras.ops.mean((model(x, training=True) - y) ** 2)
-    gradients = tape.gradient(loss, model.trainable_weights)
+    def loss_and_outputs():
+        outputs = model(x, training=True)
+        return keras.ops.mean(keras.ops.square(keras.ops.subtract(outputs, y))), outputs
+
+    _, _, gradients = value_and_gradients(loss_and_outputs, variables=model.trainable_weights)
     for weight, gradient in zip(model.trainable_weights, gradients):
         assert gradient is not None, f"no gradient reaches {weight.path}"
         assert np.all(np.isfinite(gradient)), f"non-finite gradient for {weight.path}"
 
     def training_loss():
         # Training mode: batch statistics, so the loss depends on weights only.
-        return float(keras.ops.mean((model(x, training=True) - y) ** 2))
+        return float(keras.ops.convert_to_numpy(loss_and_outputs()[0]))
 
     before = training_loss()
     model.compile(optimizer=keras.optimizers.SGD(1e-2), loss="mse")
@@ -273,9 +326,10 @@ def _compile_returning_outputs(model, **compile_kwargs):
     returning the model's inference output on its batch, after the update.
 
     `train_on_batch(x, y, return_dict=True)["outputs"]` is then the output of
-    the very function Keras compiled (with XLA when `jit_compile=True`), so
-    one compilation serves both the training and the output checks, where
-    `train_on_batch` and `predict` would compile one function each.
+    the very function Keras compiled (with XLA or `jax.jit` when
+    `jit_compile=True`), so one compilation serves both the training and the
+    output checks, where `train_on_batch` and `predict` would compile one
+    function each.
     """
     model.compile(**compile_kwargs)
     # Built now, not on the first call: optimizer variables made while the
@@ -283,18 +337,30 @@ def _compile_returning_outputs(model, **compile_kwargs):
     model.optimizer.build(model.trainable_variables)
     keras_train_step = model.train_step
 
-    def train_step(data):
-        logs = keras_train_step(data)
-        x = data[0]
-        return {**logs, "outputs": model(x, training=False)}
+    if BACKEND == "jax":
+        # The JAX trainer's step is a pure function of the variable values.
+        def train_step(state, data):
+            logs, state = keras_train_step(state, data)
+            trainable, non_trainable = state[0], state[1]
+            outputs, _ = model.stateless_call(
+                trainable, non_trainable, data[0], training=False
+            )
+            return {**logs, "outputs": outputs}, state
+
+    else:
+
+        def train_step(data):
+            logs = keras_train_step(data)
+            return {**logs, "outputs": model(data[0], training=False)}
 
     model.train_step = train_step  # read by make_train_function()
     return model
 
 
 def check_jit_compile(layer_cls, init_kwargs, input_shape):
-    """An XLA-compiled training step runs, and its inference output matches
-    the eager one."""
+    """A `jit_compile=True` training step (XLA on TensorFlow, `jax.jit` on
+    JAX) runs, and its inference output matches the eager one."""
+    skip_without_jit_compile()
     model, x, y = _training_model(layer_cls, init_kwargs, input_shape)
     _compile_returning_outputs(
         model, optimizer=keras.optimizers.SGD(1e-2), loss="mse", jit_compile=True
@@ -305,16 +371,20 @@ def check_jit_compile(layer_cls, init_kwargs, input_shape):
 
 
 def check_mixed_precision(layer_cls, init_kwargs, input_shape):
-    """Under the `mixed_float16` policy the model outputs float16, and an
-    XLA-compiled training step (with Keras' loss scaling) gives a finite loss
-    and finite float16 outputs."""
+    """Under the `mixed_float16` policy the model outputs float16, and a
+    training step (with Keras' loss scaling; compiled with `jit_compile=True`
+    where the backend has it, see `JIT_COMPILE_SKIP_REASONS`) gives a finite
+    loss and finite float16 outputs."""
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16")
     try:
         model, x, y = _training_model(layer_cls, init_kwargs, input_shape)
         assert model.output.dtype == "float16"
         _compile_returning_outputs(
-            model, optimizer=keras.optimizers.SGD(1e-2), loss="mse", jit_compile=True
+            model,
+            optimizer=keras.optimizers.SGD(1e-2),
+            loss="mse",
+            jit_compile=BACKEND not in JIT_COMPILE_SKIP_REASONS,
         )
         logs = model.train_on_batch(x, y, return_dict=True)
         assert np.isfinite(logs["loss"])
@@ -354,6 +424,108 @@ def check_save_and_load(
 
 
 # ---------------------------------------------------------------------------
+# The backend's autodiff and compiler.
+
+
+def skip_without_jit_compile():
+    """Skips the calling test where `jit_compile=True` is not checked, with
+    the reason (`JIT_COMPILE_SKIP_REASONS`)."""
+    if BACKEND in JIT_COMPILE_SKIP_REASONS:
+        pytest.skip(JIT_COMPILE_SKIP_REASONS[BACKEND])
+
+
+def requires_tensorflow_backend(reason):
+    """A mark that skips a test of TensorFlow's own code path on other
+    backends; `reason` says what of TensorFlow it tests."""
+    return pytest.mark.skipif(
+        BACKEND != "tensorflow",
+        reason=f"TensorFlow backend only ({reason}); running on {BACKEND}",
+    )
+
+
+def value_and_gradients(function, inputs=(), variables=(), jit_compile=False):
+    """Runs `function(*inputs)` and differentiates it with the backend's autodiff.
+
+    `tf.GradientTape` on TensorFlow (in a `tf.function(jit_compile=True)` with
+    `jit_compile`), `jax.grad` on JAX (the variables' values passed in through
+    a `keras.StatelessScope`; `jax.jit` with `jit_compile`), `torch.autograd`
+    on PyTorch (eager; `jit_compile` skips the test there).
+
+    Args:
+        function: callable taking one backend tensor per entry of `inputs`
+            and returning `(loss, outputs)`, `loss` a scalar. It may read
+            `variables` (e.g. by calling a layer that owns them).
+        inputs: NumPy arrays to differentiate with respect to.
+        variables: Keras variables to differentiate with respect to.
+        jit_compile: compile the forward and backward pass.
+
+    Returns:
+        `(outputs, input_gradients, variable_gradients)` as NumPy arrays. A
+        gradient is `None` where the backend says none reaches (TensorFlow,
+        PyTorch); JAX gives zeros there.
+    """
+    if jit_compile:
+        skip_without_jit_compile()
+    variables = list(variables)
+    count = len(inputs)
+
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        def differentiate(*tensors):
+            with tf.GradientTape() as tape:
+                tape.watch(tensors)
+                loss, outputs = function(*tensors)
+            return outputs, tape.gradient(loss, [*tensors, *variables])
+
+        if jit_compile:
+            differentiate = tf.function(differentiate, jit_compile=True)
+        outputs, gradients = differentiate(*(tf.constant(x) for x in inputs))
+    elif BACKEND == "jax":
+        import jax
+
+        def pure(tensors, values):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return function(*tensors)
+
+        differentiate = jax.grad(pure, argnums=(0, 1), has_aux=True)
+        if jit_compile:
+            differentiate = jax.jit(differentiate)
+        (input_gradients, variable_gradients), outputs = differentiate(
+            [jax.numpy.asarray(x) for x in inputs], [v.value for v in variables]
+        )
+        gradients = [*input_gradients, *variable_gradients]
+    elif BACKEND == "torch":
+        import torch
+
+        tensors = [keras.ops.convert_to_tensor(x).requires_grad_(True) for x in inputs]
+        loss, outputs = function(*tensors)
+        gradients = torch.autograd.grad(
+            loss, [*tensors, *(v.value for v in variables)], allow_unused=True
+        )
+    else:
+        pytest.skip(f"no autodiff helper for the {BACKEND} backend")
+
+    gradients = [None if g is None else keras.ops.convert_to_numpy(g) for g in gradients]
+    return keras.ops.convert_to_numpy(outputs), gradients[:count], gradients[count:]
+
+
+def backend_jit(function):
+    """`function` compiled the backend's way: `tf.function(jit_compile=True)`
+    on TensorFlow, `jax.jit` on JAX; skips the calling test on PyTorch."""
+    skip_without_jit_compile()
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(function, jit_compile=True)
+    if BACKEND == "jax":
+        import jax
+
+        return jax.jit(function)
+    pytest.skip(f"no compiler helper for the {BACKEND} backend")
+
+
+# ---------------------------------------------------------------------------
 # Fresh interpreters.
 
 _REPLY = "kerasblocks-fresh-interpreter:"
@@ -379,7 +551,7 @@ class FreshInterpreter:
     """A Python process that has done nothing but `import kerasblocks` (with
     NumPy and Keras) and then loads `.keras` files on request.
 
-    Its start (seconds: TensorFlow's import) overlaps with whatever the test
+    Its start (seconds: the backend's import) overlaps with whatever the test
     does until the first `inference` call.
     """
 

@@ -5,6 +5,12 @@ import copy
 import keras
 
 from kerasblocks.layers import _validation as check
+from kerasblocks.layers._conv_settings import (
+    batch_normalization,
+    conv2d,
+    conv_settings_config,
+    set_conv_settings,
+)
 
 _STEP_KEYS = {
     "conv": {
@@ -299,14 +305,16 @@ class InceptionBlock(keras.layers.Layer):
             if residual_activation is None
             else check.activation("residual_activation", residual_activation)
         )
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.momentum = check.number_between("momentum", momentum, 0, 1)
-        self.epsilon = check.positive_number("epsilon", epsilon)
-        self.data_format = check.data_format(data_format)
-        self._channel_axis = -1 if self.data_format == "channels_last" else 1
+        set_conv_settings(
+            self,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            momentum=momentum,
+            epsilon=epsilon,
+            data_format=data_format,
+        )
 
         if use_batchnorm is not None:
             default_batchnorm = use_batchnorm
@@ -343,7 +351,8 @@ class InceptionBlock(keras.layers.Layer):
                 prefix = f"branch{i}_step{j}"
                 if step["kind"] == "conv":
                     layers = [
-                        self._conv(
+                        conv2d(
+                            self,
                             step["filters"],
                             step["kernel_size"],
                             step["strides"],
@@ -353,15 +362,7 @@ class InceptionBlock(keras.layers.Layer):
                         )
                     ]
                     if step["use_batchnorm"]:
-                        layers.append(
-                            keras.layers.BatchNormalization(
-                                axis=self._channel_axis,
-                                momentum=self.momentum,
-                                epsilon=self.epsilon,
-                                name=f"{prefix}_bn",
-                                dtype=self.dtype_policy,
-                            )
-                        )
+                        layers.append(batch_normalization(self, f"{prefix}_bn"))
                 else:
                     pool_cls = (
                         keras.layers.MaxPooling2D
@@ -383,22 +384,6 @@ class InceptionBlock(keras.layers.Layer):
                 branch_steps.append((indices, step.get("activation")))
             steps.append(tuple(branch_steps))
         return step_layers, tuple(steps)
-
-    def _conv(self, filters, kernel_size, strides, padding, use_bias, name):
-        return keras.layers.Conv2D(
-            filters,
-            kernel_size,
-            strides=strides,
-            padding=padding,
-            data_format=self.data_format,
-            use_bias=use_bias,
-            kernel_initializer=self.kernel_initializer,
-            bias_initializer=self.bias_initializer,
-            kernel_regularizer=self.kernel_regularizer,
-            bias_regularizer=self.bias_regularizer,
-            name=name,
-            dtype=self.dtype_policy,
-        )
 
     def _check_same_stride(self, plan, expanded):
         """With 'same' padding everywhere, total strides decide the size."""
@@ -462,8 +447,9 @@ class InceptionBlock(keras.layers.Layer):
     def build(self, input_shape):
         concat = self._concat_shape(input_shape, build=True)
         if self.residual:
-            self.residual_conv = self._conv(
-                input_shape[self._channel_axis], 1, 1, "same", self.use_bias, "residual_conv"
+            channels = input_shape[self._channel_axis]
+            self.residual_conv = conv2d(
+                self, channels, 1, 1, "same", self.use_bias, "residual_conv"
             )
             self.residual_conv.build(concat)
         self.built = True
@@ -503,9 +489,9 @@ class InceptionBlock(keras.layers.Layer):
         config = super().get_config()
         config.update(
             {
-                "branches": copy.deepcopy(self.branches),
+                "branches": _plain_copy(self.branches),
                 "preset": self.preset,
-                "filters": copy.deepcopy(self.filters),
+                "filters": _plain_copy(self.filters),
                 "factor_size": self.factor_size,
                 "pool": self.pool,
                 "strides": self.strides,
@@ -519,17 +505,7 @@ class InceptionBlock(keras.layers.Layer):
                     if self.residual_activation is None
                     else keras.activations.serialize(self.residual_activation)
                 ),
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-                "momentum": self.momentum,
-                "epsilon": self.epsilon,
-                "data_format": self.data_format,
+                **conv_settings_config(self),
             }
         )
         return config
@@ -613,3 +589,18 @@ def _normalize_branches(
         plan.append(steps)
     return plan
 
+
+def _plain_copy(value):
+    """A copy of nested lists/tuples/dicts as plain Python containers.
+
+    Keras wraps lists and dicts assigned to a layer in tracked containers;
+    `copy.deepcopy` of one of those pickles the whole layer with it (0.1 s
+    per `get_config` of a GoogLeNet block), so copy the structure instead.
+    """
+    if isinstance(value, dict):
+        return {key: _plain_copy(item) for key, item in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_plain_copy(item) for item in value)
+    if isinstance(value, list):
+        return [_plain_copy(item) for item in value]
+    return value

@@ -3,6 +3,12 @@
 import keras
 
 from kerasblocks.layers import _validation as check
+from kerasblocks.layers._conv_settings import (
+    batch_normalization,
+    conv2d,
+    conv_settings_config,
+    set_conv_settings,
+)
 
 _VARIANTS = ("preact", "postact", "plain")
 _SHORTCUTS = ("auto", "projection")
@@ -152,14 +158,16 @@ class ResidualUnit(keras.layers.Layer):
         self.residual_scale = check.positive_number("residual_scale", residual_scale)
         self.shortcut = check.one_of("shortcut", shortcut, _SHORTCUTS)
         self.use_bias = check.boolean("use_bias", use_bias)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.momentum = check.number_between("momentum", momentum, 0, 1)
-        self.epsilon = check.positive_number("epsilon", epsilon)
-        self.data_format = check.data_format(data_format)
-        self._channel_axis = -1 if self.data_format == "channels_last" else 1
+        set_conv_settings(
+            self,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            momentum=momentum,
+            epsilon=epsilon,
+            data_format=data_format,
+        )
 
         if self.bottleneck:
             inner = self.filters // self.reduction
@@ -171,7 +179,7 @@ class ResidualUnit(keras.layers.Layer):
             for i, (f, k) in enumerate(conv_specs)
         ]
         self.batchnorms = (
-            [self._batchnorm(f"bn{i + 1}") for i in range(len(self.convs))]
+            [batch_normalization(self, f"bn{i + 1}") for i in range(len(self.convs))]
             if self.use_batchnorm
             else []
         )
@@ -181,29 +189,7 @@ class ResidualUnit(keras.layers.Layer):
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
     def _conv(self, filters, kernel_size, strides, name):
-        return keras.layers.Conv2D(
-            filters,
-            kernel_size,
-            strides=strides,
-            padding="same",
-            data_format=self.data_format,
-            use_bias=self.use_bias,
-            kernel_initializer=self.kernel_initializer,
-            bias_initializer=self.bias_initializer,
-            kernel_regularizer=self.kernel_regularizer,
-            bias_regularizer=self.bias_regularizer,
-            name=name,
-            dtype=self.dtype_policy,
-        )
-
-    def _batchnorm(self, name):
-        return keras.layers.BatchNormalization(
-            axis=self._channel_axis,
-            momentum=self.momentum,
-            epsilon=self.epsilon,
-            name=name,
-            dtype=self.dtype_policy,
-        )
+        return conv2d(self, filters, kernel_size, strides, "same", self.use_bias, name)
 
     def _needs_projection(self, input_shape):
         return (
@@ -233,7 +219,7 @@ class ResidualUnit(keras.layers.Layer):
             )
             self.shortcut_conv.build(input_shape)
             if self.use_batchnorm and self.variant != "preact":
-                self.shortcut_bn = self._batchnorm("shortcut_bn")
+                self.shortcut_bn = batch_normalization(self, "shortcut_bn")
                 self.shortcut_bn.build(self.shortcut_conv.compute_output_shape(input_shape))
         self.built = True
 
@@ -292,17 +278,7 @@ class ResidualUnit(keras.layers.Layer):
                 "residual_scale": self.residual_scale,
                 "shortcut": self.shortcut,
                 "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(
-                    self.kernel_regularizer
-                ),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-                "momentum": self.momentum,
-                "epsilon": self.epsilon,
-                "data_format": self.data_format,
+                **conv_settings_config(self),
             }
         )
         return config

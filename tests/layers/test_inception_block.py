@@ -247,3 +247,22 @@ def test_residual_with_shrinking_branches_is_caught_at_build():
     )
     with pytest.raises(ValueError, match="residual"):
         block.build((None, 8, 8, 3))
+
+
+def test_same_shaped_branch_kernels_start_different():
+    # Four branches with one 1x1 kernel shape: a shared unseeded initializer
+    # (Keras 3 draws its seed once) would start them identical.
+    block = InceptionBlock(branches=[[_conv(f=8, k=1)] for _ in range(4)])
+    block.build((None, 6, 6, 8))
+    kernels = [w.numpy() for w in block.weights if w.path.endswith("kernel")]
+    assert len(kernels) == 4
+    assert all(k.shape == (1, 1, 8, 8) for k in kernels)
+    assert len({k.tobytes() for k in kernels}) == 4
+
+
+def test_get_config_returns_plain_lists_quickly_copied():
+    block = InceptionBlock(preset="v1", filters=[64, 96, 128, 16, 32, 32])
+    config = block.get_config()
+    assert type(config["filters"]) is list and config["filters"] == [64, 96, 128, 16, 32, 32]
+    config["filters"][0] = 1  # a copy: the layer is unchanged
+    assert block.filters[0] == 64

@@ -1,6 +1,9 @@
 import keras
 import numpy as np
 import pytest
+
+# The independent reference, `tf.math.l2_normalize`, on every Keras backend
+# (TensorFlow is a dependency of kerasblocks): compared as NumPy arrays.
 import tensorflow as tf
 
 from kerasblocks.layers import L2NormScale
@@ -13,8 +16,12 @@ from tests.layer_testing import (
     check_config_round_trips,
     layer_test,
     random_inputs,
+    requires_tensorflow_backend,
     same_shape_case,
+    value_and_gradients,
 )
+
+to_numpy = keras.ops.convert_to_numpy
 
 # ---------------------------------------------------------------------------
 # The shared layer checks, one per shipped configuration.
@@ -51,15 +58,16 @@ def test_axis_list_config_round_trips():
 def test_matches_tf_l2_normalize(shape, axis):
     x = random_inputs(shape, seed=3) * 7.0
     layer = L2NormScale(alpha=12.5, axis=axis)
-    expected = tf.math.l2_normalize(x, axis=axis) * 12.5
-    np.testing.assert_allclose(layer(x), expected, rtol=1e-6, atol=1e-6)
+    expected = (tf.math.l2_normalize(x, axis=axis) * 12.5).numpy()
+    y = to_numpy(layer(x))
+    np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
     # Every normalised vector has norm alpha.
-    norms = np.sqrt(np.sum(np.square(layer(x)), axis=tuple(np.atleast_1d(axis))))
+    norms = np.sqrt(np.sum(np.square(y), axis=tuple(np.atleast_1d(axis))))
     np.testing.assert_allclose(norms, 12.5, rtol=1e-5)
-    # The keras.ops path (JAX / PyTorch backends), forced.
+    # The keras.ops path (the JAX / PyTorch one), forced on TensorFlow too.
     axes = sorted(a % len(shape) for a in np.atleast_1d(axis))
     np.testing.assert_allclose(
-        l2_norm_scale_keras_ops(tf.constant(x), axes, 12.5, 1e-6),
+        to_numpy(l2_norm_scale_keras_ops(keras.ops.convert_to_tensor(x), axes, 12.5, 1e-6)),
         expected,
         rtol=1e-6,
         atol=1e-6,
@@ -78,52 +86,84 @@ def test_norm_is_per_sample_not_per_batch():
     )
 
 
+def _zero_and_ramp():
+    """A zero vector and a non-zero one: the zero must not give NaN."""
+    return np.stack([np.zeros(8), np.arange(8.0)]).astype("float32")
+
+
 @pytest.mark.parametrize("jit_compile", [False, True])
 @pytest.mark.parametrize("trainable_alpha", [False, True])
 def test_zero_vector_gives_finite_output_and_gradient(trainable_alpha, jit_compile):
     # Under XLA, sqrt'(0) = inf times 0 gives NaN: the layer must not
     # differentiate through sqrt at 0 (eager TF happens to hide this).
     layer = L2NormScale(alpha=5.0, trainable_alpha=trainable_alpha)
-    x = tf.Variable(np.stack([np.zeros(8), np.arange(8.0)]).astype("float32"))
+    x = _zero_and_ramp()
     layer.build(x.shape)
-    sources = [x] + layer.trainable_weights
 
-    @tf.function(jit_compile=jit_compile)
-    def forward_and_gradients():
-        with tf.GradientTape() as tape:
-            y = layer(x)
-            loss = tf.reduce_sum(y * tf.range(8, dtype="float32"))
-        return y, tape.gradient(loss, sources)
+    def loss_and_outputs(t):
+        y = layer(t)
+        return keras.ops.sum(y * keras.ops.arange(8, dtype="float32")), y
 
-    y, gradients = forward_and_gradients()
-    y = y.numpy()
+    y, input_gradients, weight_gradients = value_and_gradients(
+        loss_and_outputs, [x], layer.trainable_weights, jit_compile=jit_compile
+    )
     np.testing.assert_array_equal(y[0], np.zeros(8))
     np.testing.assert_allclose(np.linalg.norm(y[1]), 5.0, rtol=1e-6)
-    for gradient in gradients:
+    assert len(weight_gradients) == int(trainable_alpha)
+    for gradient in input_gradients + weight_gradients:
         assert gradient is not None
         assert np.all(np.isfinite(gradient))
+    # d/dx of alpha * x / eps at x = 0: alpha / eps times the upstream gradient.
+    np.testing.assert_allclose(input_gradients[0][0], 5.0 / 1e-6 * np.arange(8.0), rtol=1e-5)
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])
-@pytest.mark.parametrize(
-    "implementation", [l2_norm_scale_keras_ops, l2_norm_scale_tensorflow]
-)
-def test_implementations_zero_vector_gradient(implementation, jit_compile):
-    x = tf.constant(np.stack([np.zeros(8), np.arange(8.0)]).astype("float32"))
+def test_keras_ops_zero_vector_gradient(jit_compile):
+    def loss_and_outputs(t):
+        y = l2_norm_scale_keras_ops(t, [1], 5.0, 1e-6)
+        return keras.ops.sum(y * keras.ops.arange(8, dtype="float32")), y
+
+    y, (gradient,), _ = value_and_gradients(
+        loss_and_outputs, [_zero_and_ramp()], jit_compile=jit_compile
+    )
+    np.testing.assert_array_equal(y[0], 0.0)
+    assert np.all(np.isfinite(gradient))
+    np.testing.assert_allclose(gradient[0], 5.0 / 1e-6 * np.arange(8.0), rtol=1e-5)
+
+
+@requires_tensorflow_backend("the native tf.math.l2_normalize path")
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_tensorflow_zero_vector_gradient(jit_compile):
+    x = tf.constant(_zero_and_ramp())
 
     @tf.function(jit_compile=jit_compile)
     def gradient():
         with tf.GradientTape() as tape:
             tape.watch(x)
-            y = implementation(x, [1], 5.0, 1e-6)
+            y = l2_norm_scale_tensorflow(x, [1], 5.0, 1e-6)
             loss = tf.reduce_sum(y * tf.range(8, dtype="float32"))
         return y, tape.gradient(loss, x)
 
     y, grad = gradient()
     np.testing.assert_array_equal(y.numpy()[0], 0.0)
     assert np.all(np.isfinite(grad.numpy()))
-    # d/dx of alpha * x / eps at x = 0: alpha / eps times the upstream gradient.
     np.testing.assert_allclose(grad.numpy()[0], 5.0 / 1e-6 * np.arange(8.0), rtol=1e-5)
+
+
+def test_native_op_is_used_on_the_tensorflow_backend_only(monkeypatch):
+    from kerasblocks.layers import l2_norm_scale
+
+    calls = []
+
+    def recording(*args):
+        calls.append(args)
+        return l2_norm_scale_tensorflow(*args)
+
+    monkeypatch.setattr(l2_norm_scale, "l2_norm_scale_tensorflow", recording)
+    x = random_inputs((2, 4))
+    y = to_numpy(L2NormScale(alpha=2.0)(x))
+    assert len(calls) == (1 if keras.backend.backend() == "tensorflow" else 0)
+    np.testing.assert_allclose(y, 2.0 * x / np.linalg.norm(x, axis=-1, keepdims=True), rtol=1e-6)
 
 
 def test_zero_vector_under_mixed_precision():

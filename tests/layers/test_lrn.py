@@ -1,11 +1,33 @@
+import contextlib
+
 import keras
 import numpy as np
 import pytest
+
+# The independent reference, `tf.nn.local_response_normalization`, on every
+# Keras backend (TensorFlow is a dependency of kerasblocks): compared as NumPy.
 import tensorflow as tf
 
 from kerasblocks.layers import LRN
 from kerasblocks.layers.lrn import lrn_keras_ops, lrn_tensorflow
-from tests.layer_testing import layer_test, random_inputs, same_shape_case
+from tests.layer_testing import (
+    BACKEND,
+    JIT_COMPILE_SKIP_REASONS,
+    backend_jit,
+    layer_test,
+    random_inputs,
+    requires_tensorflow_backend,
+    same_shape_case,
+    value_and_gradients,
+)
+
+to_numpy = keras.ops.convert_to_numpy
+
+
+def keras_ops_lrn(x, *args):
+    """`lrn_keras_ops` on the NumPy array `x`, as NumPy: the path the JAX and
+    PyTorch backends take, forced on TensorFlow too."""
+    return to_numpy(lrn_keras_ops(keras.ops.convert_to_tensor(x), *args))
 
 
 def caffe_lrn_reference(x, size, alpha, beta, k, channel_axis=-1):
@@ -83,10 +105,9 @@ def test_matches_tf_op(depth_radius, bias, alpha, beta):
     x = random_inputs((2, 5, 6, 12), seed=1) * 4.0
     expected = tf_lrn_nhwc(x, depth_radius, bias, alpha, beta)
     layer = LRN(depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta)
-    np.testing.assert_allclose(layer(x), expected, rtol=1e-5, atol=1e-6)
-    # The keras.ops path (JAX / PyTorch backends), forced.
+    np.testing.assert_allclose(to_numpy(layer(x)), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(
-        lrn_keras_ops(tf.constant(x), -1, depth_radius, depth_radius, bias, alpha, beta),
+        keras_ops_lrn(x, -1, depth_radius, depth_radius, bias, alpha, beta),
         expected,
         rtol=1e-5,
         atol=1e-6,
@@ -96,7 +117,7 @@ def test_matches_tf_op(depth_radius, bias, alpha, beta):
 def test_default_arguments_are_tf_defaults():
     x = random_inputs((2, 3, 3, 16), seed=2)
     np.testing.assert_allclose(
-        LRN()(x), tf.nn.local_response_normalization(x), rtol=1e-6, atol=1e-7
+        to_numpy(LRN()(x)), tf.nn.local_response_normalization(x), rtol=1e-6, atol=1e-7
     )
     config = LRN().get_config()
     assert (config["depth_radius"], config["bias"], config["alpha"], config["beta"]) == (
@@ -130,13 +151,16 @@ def test_ranks_and_data_formats_match_tf_op(shape, data_format, channel_axis):
         tf_lrn_nhwc(flat, **params).reshape(moved.shape), -1, channel_axis
     )
     layer = LRN(data_format=data_format, **params)
-    np.testing.assert_allclose(layer(x), expected, rtol=1e-5, atol=1e-6)
-    for implementation in (
-        lambda t: lrn_tensorflow(t, channel_axis, 3, 1.0, 0.05, 0.75),
-        lambda t: lrn_keras_ops(t, channel_axis, 3, 3, 1.0, 0.05, 0.75),
-    ):
+    np.testing.assert_allclose(to_numpy(layer(x)), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        keras_ops_lrn(x, channel_axis, 3, 3, 1.0, 0.05, 0.75), expected, rtol=1e-5, atol=1e-6
+    )
+    if BACKEND == "tensorflow":
         np.testing.assert_allclose(
-            implementation(tf.constant(x)), expected, rtol=1e-5, atol=1e-6
+            lrn_tensorflow(tf.constant(x), channel_axis, 3, 1.0, 0.05, 0.75),
+            expected,
+            rtol=1e-5,
+            atol=1e-6,
         )
 
 
@@ -144,13 +168,27 @@ def test_keras_ops_long_window_matches_tf_op():
     x = random_inputs((2, 3, 3, 100), seed=4) * 2.0
     expected = tf_lrn_nhwc(x, 20, 1.0, 0.01, 0.75)
     np.testing.assert_allclose(
-        lrn_keras_ops(tf.constant(x), 3, 20, 20, 1.0, 0.01, 0.75),
-        expected,
-        rtol=1e-5,
-        atol=1e-6,
+        keras_ops_lrn(x, 3, 20, 20, 1.0, 0.01, 0.75), expected, rtol=1e-5, atol=1e-6
     )
 
 
+def test_native_op_is_used_on_the_tensorflow_backend_only(monkeypatch):
+    from kerasblocks.layers import lrn
+
+    calls = []
+
+    def recording(*args):
+        calls.append(args)
+        return lrn_tensorflow(*args)
+
+    monkeypatch.setattr(lrn, "lrn_tensorflow", recording)
+    x = random_inputs((2, 3, 3, 8), seed=13) * 3.0
+    expected = tf_lrn_nhwc(x, **_TF)
+    np.testing.assert_allclose(to_numpy(LRN(**_TF)(x)), expected, rtol=1e-5, atol=1e-6)
+    assert len(calls) == (1 if BACKEND == "tensorflow" else 0)
+
+
+@requires_tensorflow_backend("a tf.function traced once for unknown spatial sizes")
 @pytest.mark.parametrize("data_format", ["channels_first", "channels_last"])
 def test_keras_ops_path_with_unknown_spatial_dimensions(data_format):
     # An even PyTorch window takes the keras.ops path on TensorFlow too.
@@ -167,22 +205,38 @@ def test_keras_ops_path_with_unknown_spatial_dimensions(data_format):
     np.testing.assert_allclose(apply(x), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_keras_ops_gradient_matches_tf_op():
-    x = tf.constant(random_inputs((2, 4, 4, 12), seed=5) * 3.0)
-    weights = tf.constant(random_inputs((2, 4, 4, 12), seed=6))
+@pytest.mark.parametrize("data_format", ["channels_first", "channels_last"])
+def test_symbolic_unknown_spatial_dimensions_then_compiled(data_format):
+    # A model built on `None` spatial sizes, then run on two sizes, compiled
+    # where the backend has `jit_compile` (eager on PyTorch).
+    channel_axis = 1 if data_format == "channels_first" else -1
+    inputs = keras.Input((6, None, None) if channel_axis == 1 else (None, None, 6))
+    model = keras.Model(inputs, LRN.from_torch(size=4, alpha=0.2, data_format=data_format)(inputs))
+    assert tuple(model.output.shape) == tuple(inputs.shape)
+    apply = model if BACKEND in JIT_COMPILE_SKIP_REASONS else backend_jit(model)
+    for seed, spatial in ((12, (3, 5)), (13, (4, 2))):
+        shape = (2, 6, *spatial) if channel_axis == 1 else (2, *spatial, 6)
+        x = random_inputs(shape, seed=seed)
+        expected = caffe_lrn_reference(x, 4, 0.2, 0.75, 1.0, channel_axis=channel_axis)
+        np.testing.assert_allclose(to_numpy(apply(x)), expected, rtol=1e-5, atol=1e-6)
 
-    def gradient(function):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = tf.reduce_sum(function(x) * weights)
-        return tape.gradient(loss, x).numpy()
 
-    np.testing.assert_allclose(
-        gradient(lambda t: lrn_keras_ops(t, -1, 2, 2, 1.0, 0.1, 0.75)),
-        gradient(lambda t: tf.nn.local_response_normalization(t, 2, 1.0, 0.1, 0.75)),
-        rtol=1e-4,
-        atol=1e-5,
-    )
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_keras_ops_gradient_matches_tf_op(jit_compile):
+    x = random_inputs((2, 4, 4, 12), seed=5) * 3.0
+    weights = random_inputs((2, 4, 4, 12), seed=6)
+
+    def loss_and_outputs(t):
+        y = lrn_keras_ops(t, -1, 2, 2, 1.0, 0.1, 0.75)
+        return keras.ops.sum(keras.ops.multiply(y, weights)), y
+
+    _, (gradient,), _ = value_and_gradients(loss_and_outputs, [x], jit_compile=jit_compile)
+
+    t = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(t)
+        loss = tf.reduce_sum(tf.nn.local_response_normalization(t, 2, 1.0, 0.1, 0.75) * weights)
+    np.testing.assert_allclose(gradient, tape.gradient(loss, t).numpy(), rtol=1e-4, atol=1e-5)
 
 
 # ---------------------------------------------------------------------------
@@ -203,11 +257,11 @@ def test_caffe_convention_matches_caffe_formula(size, alpha, beta, k):
     x = random_inputs((2, 4, 5, 12), seed=7) * 4.0
     expected = caffe_lrn_reference(x, size, alpha, beta, k)
     layer = LRN.from_caffe(local_size=size, alpha=alpha, beta=beta, k=k)
-    np.testing.assert_allclose(layer(x), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(layer(x)), expected, rtol=1e-5, atol=1e-6)
     assert layer.get_config()["convention"] == "caffe"
     # The documented mapping to the TensorFlow convention gives the same numbers.
     mapped = LRN(depth_radius=(size - 1) // 2, bias=k, alpha=alpha / size, beta=beta)
-    np.testing.assert_allclose(mapped(x), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(mapped(x)), expected, rtol=1e-5, atol=1e-6)
     assert layer.tensorflow_params == pytest.approx(
         {"depth_radius": (size - 1) // 2, "bias": k, "alpha": alpha / size, "beta": beta}
     )
@@ -221,7 +275,7 @@ def test_alexnet_values_agree_across_conventions():
     caffe = LRN.from_caffe(local_size=5, alpha=1e-4, beta=0.75, k=1.0)
     torch_style = LRN.from_torch(size=5)  # torch defaults are AlexNet's values
     for layer in (tf_port, caffe, torch_style):
-        np.testing.assert_allclose(layer(x), expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(to_numpy(layer(x)), expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(
         tf_lrn_nhwc(x, 2, 1.0, 2e-5, 0.75), expected, rtol=1e-5, atol=1e-5
     )
@@ -229,7 +283,7 @@ def test_alexnet_values_agree_across_conventions():
     # convention with bias=2, alpha=1e-4.
     paper = LRN(depth_radius=2, bias=2.0, alpha=1e-4, beta=0.75)
     np.testing.assert_allclose(
-        paper(x), caffe_lrn_reference(x, 5, 5e-4, 0.75, 2.0), rtol=1e-5, atol=1e-5
+        to_numpy(paper(x)), caffe_lrn_reference(x, 5, 5e-4, 0.75, 2.0), rtol=1e-5, atol=1e-5
     )
 
 
@@ -240,7 +294,7 @@ def test_pytorch_even_size_uses_asymmetric_window(size, data_format):
     channel_axis = 1 if data_format == "channels_first" else -1
     expected = caffe_lrn_reference(x, size, 0.2, 0.75, 1.0, channel_axis=channel_axis)
     layer = LRN.from_torch(size=size, alpha=0.2, data_format=data_format)
-    np.testing.assert_allclose(layer(x), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(layer(x)), expected, rtol=1e-5, atol=1e-6)
     assert layer.tensorflow_params["depth_radius"] == (size // 2, (size - 1) // 2)
 
 
@@ -263,7 +317,7 @@ def test_pytorch_defaults():
 
 def test_mixed_float16_matches_float32():
     x = random_inputs((2, 4, 4, 16), seed=10) * 3.0
-    full = LRN(**_TF)(x)
+    full = to_numpy(LRN(**_TF)(x))
     half = LRN(dtype="mixed_float16", **_TF)(x)
     assert keras.backend.standardize_dtype(half.dtype) == "float16"
     np.testing.assert_allclose(
@@ -273,10 +327,22 @@ def test_mixed_float16_matches_float32():
 
 def test_float64_uses_keras_ops_path():
     x = random_inputs((2, 3, 3, 8), seed=11).astype("float64") * 3.0
-    y = LRN(dtype="float64", **_TF)(x)
-    assert keras.backend.standardize_dtype(y.dtype) == "float64"
+    with float64_enabled():
+        y = LRN(dtype="float64", **_TF)(x)
+        assert keras.backend.standardize_dtype(y.dtype) == "float64"
+        y = to_numpy(y)
     expected = caffe_lrn_reference(x, 5, 0.5 * 5, 0.75, 1.0)
     np.testing.assert_allclose(y, expected, rtol=1e-12)
+
+
+def float64_enabled():
+    """A context in which the backend computes in float64: JAX truncates
+    float64 to float32 unless `jax_enable_x64` is on."""
+    if BACKEND == "jax":
+        import jax
+
+        return jax.enable_x64(True)
+    return contextlib.nullcontext()
 
 
 # ---------------------------------------------------------------------------

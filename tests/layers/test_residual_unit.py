@@ -211,3 +211,27 @@ def test_reduction_message_shows_both_values():
 def test_unknown_channel_count_is_rejected():
     with pytest.raises(ValueError, match="channel"):
         ResidualUnit(8).build((None, 8, 8, None))
+
+
+def _kernels(layer):
+    return [w.numpy() for w in layer.weights if w.path.endswith("kernel")]
+
+
+def test_sublayers_start_with_different_kernels():
+    # Keras 3 initializers draw their seed once: shared, they would give
+    # conv1 and conv2 the same starting kernel.
+    unit = ResidualUnit(8)
+    unit.build((None, 6, 6, 8))
+    first, second = _kernels(unit)
+    assert first.shape == second.shape and not np.array_equal(first, second)
+
+
+def test_seeded_initializer_is_reproducible_and_still_distinct_per_sublayer():
+    def make():
+        unit = ResidualUnit(8, kernel_initializer=keras.initializers.HeNormal(seed=7))
+        unit.build((None, 6, 6, 8))
+        return _kernels(unit)
+
+    first, again = make(), make()
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not np.array_equal(first[0], first[1])
