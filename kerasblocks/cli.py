@@ -79,6 +79,7 @@ def _validate_command(args):
             spec = _load_spec(source)
             warnings = api.validate(spec, **_parse_vars(args.set, spec))
         except (SpecError, CommandError) as error:
+            _print_traceback_if(args.debug)
             _print_error(error)
             failed = True
             continue
@@ -131,6 +132,7 @@ def _inspect_command(args):
         model = api.load_model(args.model, compile=False)
         parameters, loaded = _format_counts(api.parameter_counts(model)), True
     except Exception as error:  # still worth showing what the file says about itself
+        _print_traceback_if(args.debug)
         parameters, loaded = f"unknown, the model does not load ({_first_line(error)})", False
 
     spec = info["spec"]
@@ -349,6 +351,8 @@ def _build_and_report(args, output):
             path = api.save_model(model, output)
         except FileNotFoundError as error:
             raise CommandError(str(error)) from error
+        except OSError as error:  # disk full, no permission: an earlier file stays as it was
+            raise CommandError(f"cannot write '{output}': {error}") from error
         print(f"Wrote {path}")
 
 

@@ -21,6 +21,10 @@ name and moved into place with `os.replace`, so a failed save leaves no file
 and leaves an earlier file intact.
 
 Reading the metadata (`read_metadata`) needs no Keras; loading a model does.
+
+Loading keeps Keras' safe mode on: a file whose config carries Python code (a
+`Lambda` layer's bytecode, ...) is refused with `UnsafeModelError`, and
+kerasblocks offers no switch to turn safe mode off. See SECURITY.md.
 """
 
 import dataclasses
@@ -29,6 +33,7 @@ import os
 import pathlib
 import shutil
 import zipfile
+import zlib
 
 from kerasblocks._files import check_parent_exists, temporary_sibling
 from kerasblocks._version import __version__
@@ -40,10 +45,17 @@ METADATA_KEY = "kerasblocks"
 # Where a model built from a spec carries that spec until it is saved.
 _MODEL_ATTRIBUTE = "_kerasblocks_spec"
 _COPY_CHUNK_BYTES = 1 << 20
+# metadata.json and config.json are read whole; a larger (declared) size is
+# refused rather than decompressed (a zip bomb). Big models' configs take kBs.
+MAX_JSON_MEMBER_BYTES = 64 << 20
 
 
 class ModelFileError(ValueError):
-    """A file that is not a `.keras` model archive."""
+    """A file that is not a `.keras` model archive, or one that Keras cannot load."""
+
+
+class UnsafeModelError(ModelFileError):
+    """A `.keras` file that carries Python code, which Keras' safe mode refuses."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,6 +150,13 @@ def load_model(path, *, compile=True):
 
     The spec a file was built from stays with the loaded model, so saving it
     again keeps the metadata.
+
+    Raises:
+        FileNotFoundError: no such file.
+        UnsafeModelError: the file carries Python code (a `Lambda` layer, ...),
+            which safe mode refuses to load.
+        ModelFileError: not a `.keras` archive, or Keras cannot load it (say,
+            a custom layer whose package was not imported).
     """
     from kerasblocks import _registration
 
@@ -146,7 +165,14 @@ def load_model(path, *, compile=True):
 
     path = pathlib.Path(path)
     metadata = read_metadata(path)  # also gives clear errors for bad files
-    model = keras.saving.load_model(path, compile=compile, safe_mode=True)
+    if path.suffix != ".keras":  # other suffixes take Keras' legacy loaders
+        raise ModelFileError(
+            f"'{path}' is not a .keras model file (its name must end in .keras)"
+        )
+    try:
+        model = keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except (TypeError, ValueError, KeyError) as error:  # Keras' refusals
+        raise _load_error(path, error) from error
     if metadata["spec"] is not None:
         attach_spec_record(model, metadata["spec"])
     return model
@@ -168,17 +194,67 @@ def read_metadata(path):
         raise FileNotFoundError(f"No such model file: '{path}'")
     try:
         with zipfile.ZipFile(path) as archive:
-            metadata = json.loads(archive.read(METADATA_MEMBER))
-            config = json.loads(archive.read(CONFIG_MEMBER))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+            metadata = _read_json_member(archive, METADATA_MEMBER)
+            config = _read_json_member(archive, CONFIG_MEMBER)
+    # ValueError covers JSONDecodeError; zlib.error and EOFError a damaged member.
+    except (zipfile.BadZipFile, KeyError, ValueError, EOFError, zlib.error) as error:
         raise ModelFileError(f"'{path}' is not a .keras model file ({error})") from error
     spec = metadata.get(METADATA_KEY)
+    model_config = config.get("config")
+    record = _spec_record(spec) if spec else None
+    if record is None and spec:
+        raise ModelFileError(f"'{path}' has a malformed '{METADATA_KEY}' record in metadata.json")
     return {
-        "model_name": (config.get("config") or {}).get("name", ""),
-        "keras_version": metadata.get("keras_version", ""),
-        "date_saved": metadata.get("date_saved", ""),
-        "spec": SpecRecord.from_json(spec) if spec else None,
+        "model_name": _text(model_config.get("name")) if isinstance(model_config, dict) else "",
+        "keras_version": _text(metadata.get("keras_version")),
+        "date_saved": _text(metadata.get("date_saved")),
+        "spec": record,
     }
+
+
+def _read_json_member(archive, name):
+    """A JSON object member of the archive, bounded in size; raises ValueError."""
+    info = archive.getinfo(name)  # KeyError when missing
+    if info.file_size > MAX_JSON_MEMBER_BYTES:
+        raise ValueError(
+            f"{name} is {info.file_size:,} bytes; the limit is {MAX_JSON_MEMBER_BYTES:,}"
+        )
+    data = json.loads(archive.read(info))
+    if not isinstance(data, dict):
+        raise ValueError(f"{name} does not hold a JSON object")
+    return data
+
+
+def _spec_record(data):
+    """The `SpecRecord` of a metadata record, or None when its fields have wrong types."""
+    if not isinstance(data, dict):
+        return None
+    texts = ("spec", "spec_name", "spec_file", "version")
+    if any(not isinstance(data.get(key, ""), str) for key in texts):
+        return None
+    if not isinstance(data.get("vars") or {}, dict):
+        return None
+    return SpecRecord.from_json(data)
+
+
+def _text(value):
+    return value if isinstance(value, str) else ""
+
+
+def _load_error(path, error):
+    """A `ModelFileError` (`UnsafeModelError` for safe mode's refusals) for Keras' error."""
+    reason = " ".join(str(error).split()) or type(error).__name__
+    if "safe_mode" in reason or "unsafe_deserialization" in reason:
+        return UnsafeModelError(
+            f"'{path}' carries Python code, which Keras' safe mode refuses to load "
+            f"({reason.split('. ')[0]}). kerasblocks always loads with safe mode on. Load "
+            "the file only if you trust whoever made it, with "
+            "keras.saving.load_model(path, safe_mode=False)"
+        )
+    return ModelFileError(
+        f"'{path}' cannot be loaded: {reason} (if it uses custom layers, import the "
+        "package that registers them first)"
+    )
 
 
 def _copy_archive_with_metadata(source, target, extra_metadata):

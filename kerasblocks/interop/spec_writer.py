@@ -22,6 +22,7 @@ so that no text is taken for a var when the spec is read back (except in
 `description` and `train`, which the spec language reads literally).
 """
 
+import functools
 import json
 import re
 
@@ -184,6 +185,7 @@ def _literal_flow(value):
     return flow(value)
 
 
+@functools.lru_cache(maxsize=4096)  # a spec repeats few distinct keys many times
 def _key(key):
     if not isinstance(key, str):
         raise TypeError(f"spec keys are text; got {key!r}")

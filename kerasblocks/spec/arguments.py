@@ -5,6 +5,13 @@ Keras accepts these as a string (`"he_normal"`) or a config dict
 short form `{L2: {l2: 0.0005}}`, which `normalise` rewrites into the config
 dict. Names are checked against the signature table, so a typo is caught
 before Keras is imported. Registered plugin objects (`package>Name`) pass.
+
+A Keras config may also say where its class lives (`module`,
+`registered_name`) or carry a function's code (`class_name: __lambda__`).
+Keras 3 resolves those cautiously in safe mode, but a spec never needs them:
+`refusal` finds them anywhere in a value, so that no spec value can name a
+Python module or code. It also refuses a `vocabulary` given as text, which the
+lookup layers read as the path of a file to load: a spec never reads files.
 """
 
 from kerasblocks.spec.signatures import load_table
@@ -18,6 +25,11 @@ _OBJECT_ARGUMENTS = {
     "activation": ("activation", "activations"),
 }
 _CONFIG_KEYS = {"class_name", "config"}
+# Keys of a Keras config that name where code lives.
+_CODE_LOCATION_KEYS = ("module", "registered_name")
+# Arguments that Keras reads as a file path when they are text (the lookup
+# layers' `vocabulary`).
+_FILE_ARGUMENTS = frozenset({"vocabulary"})
 
 
 def normalise(argument_name, value):
@@ -49,4 +61,47 @@ def _object_kind(argument_name):
     for suffix in _OBJECT_ARGUMENTS:
         if argument_name == suffix or argument_name.endswith("_" + suffix):
             return suffix
+    return None
+
+
+def refusal(argument_name, value):
+    """Why a spec may not give `value` to `argument_name`, or None.
+
+    See the module docstring: code references anywhere in the value, and
+    vocabulary files.
+    """
+    if argument_name in _FILE_ARGUMENTS and isinstance(value, str):
+        return (
+            f"'{argument_name}' must be a list in a spec: text would be read as the path of "
+            "a file to load, and a spec never reads files"
+        )
+    return code_reference(value)
+
+
+def code_reference(value):
+    """A problem message if `value` holds a Keras config naming code, else None.
+
+    Looks through lists and mappings at any depth for a mapping with a
+    `class_name` and a `module` or `registered_name` key, or a `class_name`
+    of Keras' internal markers (`__lambda__`, `__numpy__`, ...).
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            class_name = item.get("class_name")
+            if isinstance(class_name, str) and class_name.startswith("__"):
+                return (
+                    f"class_name '{class_name}' is not allowed in a spec: it stands for "
+                    "code or raw data in Keras configs"
+                )
+            for key in _CODE_LOCATION_KEYS:
+                if class_name is not None and key in item:
+                    return (
+                        f"'{key}' is not allowed in a spec: specs name Keras objects by "
+                        "`class_name` only, never a Python module"
+                    )
+            pending.extend(item.values())
     return None

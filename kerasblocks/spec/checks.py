@@ -4,8 +4,9 @@ These run over the text as written, before expansion, so they cover every
 layer entry once, including those in blocks nobody uses: layer types exist
 and may be used in specs, argument names exist for the type (from the
 signature table, without importing Keras), block params exist, blocks do not
-use themselves, and every block is used. Everything that depends on values
-(expressions, names, inputs, required arguments) is checked by the expansion.
+use themselves nor nest more than `MAX_BLOCK_DEPTH` deep, and every block is
+used. Everything that depends on values (expressions, names, inputs, required
+arguments) is checked by the expansion.
 """
 
 from kerasblocks.errors import Diagnostic
@@ -19,6 +20,9 @@ from kerasblocks.spec.syntax import (
     iter_layer_lists,
     layer_of,
 )
+
+# Blocks using blocks using blocks ...: the longest chain allowed.
+MAX_BLOCK_DEPTH = 32
 
 _TYPE_HINT = (
     "layer types are Keras layer class names (keras.layers), kerasblocks layers, "
@@ -135,29 +139,78 @@ class _StaticChecker:
                 self._error(f"{owner} '{key}'{suggestion}", location, hint)
 
     def _check_recursion(self):
-        uses = {}
-        for user, used, location in self.block_uses:
-            if user is not None:
-                uses.setdefault(user, []).append((used, location))
-        state = {}  # block name -> "active" while on the DFS stack, then "done"
+        """Reports blocks that use themselves, else blocks nested too deep.
 
-        def visit(block_name, chain):
-            state[block_name] = "active"
-            for used, location in uses.get(block_name, []):
+        Depth-first over the block uses, without recursion (chains of blocks
+        may be long): a use of a block that is still open is a cycle.
+        """
+        uses = self._uses_by_block()
+        state = {}  # block name -> "active" while on the path, then "done"
+        found_cycle = False
+        for root in self.blocks:
+            if root in state:
+                continue
+            state[root] = "active"
+            path, stack = [root], [iter(uses.get(root, []))]
+            while stack:
+                step = next(stack[-1], None)
+                if step is None:
+                    stack.pop()
+                    state[path.pop()] = "done"
+                    continue
+                used, location = step
                 if state.get(used) == "active":
-                    cycle = chain[chain.index(used) :] + [used]
+                    found_cycle = True
+                    cycle = path[path.index(used) :] + [used]
                     self._error(
                         f"block '{used}' uses itself: {' -> '.join(cycle)}",
                         location,
                         hint="blocks cannot be recursive; use `repeat` for repeated structure",
                     )
                 elif used not in state:
-                    visit(used, chain + [used])
-            state[block_name] = "done"
+                    state[used] = "active"
+                    path.append(used)
+                    stack.append(iter(uses.get(used, [])))
+        if not found_cycle:
+            self._check_nesting_depth(uses)
 
-        for block_name in self.blocks:
-            if block_name not in state:
-                visit(block_name, [block_name])
+    def _check_nesting_depth(self, uses):
+        """Reports chains of blocks using blocks more than `MAX_BLOCK_DEPTH` deep."""
+        height = {}  # block name -> length of its longest chain of uses (itself: 1)
+        for root in self.blocks:  # post-order without recursion
+            stack = [(root, False)]
+            while stack:
+                block_name, children_done = stack.pop()
+                if block_name in height:
+                    continue
+                if children_done:
+                    used = [height[name] for name, _ in uses.get(block_name, [])]
+                    height[block_name] = 1 + max(used, default=0)
+                else:
+                    stack.append((block_name, True))
+                    stack.extend((name, False) for name, _ in uses.get(block_name, []))
+        used_by_blocks = {name for block_uses in uses.values() for name, _ in block_uses}
+        for root in self.blocks:
+            if root in used_by_blocks or height[root] <= MAX_BLOCK_DEPTH:
+                continue
+            chain, location = [root], None
+            while len(chain) <= MAX_BLOCK_DEPTH:  # follow the deepest use down
+                block_name, location = max(uses[chain[-1]], key=lambda use: height[use[0]])
+                chain.append(block_name)
+            shown = chain if len(chain) <= 6 else chain[:3] + ["..."] + chain[-2:]
+            self._error(
+                f"blocks are nested more than {MAX_BLOCK_DEPTH} deep: {' -> '.join(shown)}",
+                location,
+                hint="a block may use other blocks, but not in a chain this long",
+            )
+
+    def _uses_by_block(self):
+        """{block name: [(used block, location of the use), ...]} in file order."""
+        uses = {}
+        for user, used, location in self.block_uses:
+            if user is not None:
+                uses.setdefault(user, []).append((used, location))
+        return uses
 
     def _check_unused_blocks(self):
         reachable = set()

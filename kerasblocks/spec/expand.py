@@ -27,7 +27,7 @@ import dataclasses
 from kerasblocks.errors import Diagnostic, SourceLocation, SpecError, format_key_path
 from kerasblocks.spec import arguments as argument_values
 from kerasblocks.spec import registry
-from kerasblocks.spec.checks import check_document
+from kerasblocks.spec.checks import MAX_BLOCK_DEPTH, check_document
 from kerasblocks.spec.expressions import ExpressionError, single_name, substitute_all
 from kerasblocks.spec.graph import ArgumentOrigin, Graph, InputNode, LayerNode
 from kerasblocks.spec.load import load_spec
@@ -51,6 +51,12 @@ from kerasblocks.spec.vars import evaluate_vars, parse_var_overrides
 __all__ = ["expand", "parse_var_overrides"]
 
 MAX_LAYERS = 10_000
+# Entries visited, left-out ones and repeat passes included: `when: false`
+# inside nested repeats adds no layer but still costs time.
+MAX_EXPANSION_STEPS = 10 * MAX_LAYERS
+# Layer lists inside each other while expanding: repeat and scope bodies and
+# block bodies (a block used inside a repeat inside a block ...).
+MAX_NESTING = 64
 DTYPES = (
     "float16", "bfloat16", "float32", "float64",
     "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
@@ -100,8 +106,8 @@ def _in_file_order(diagnostics):
 _MISSING_INPUT = object()
 
 
-class _TooManyLayers(Exception):
-    """Expansion stopped at MAX_LAYERS layers (recorded as an error)."""
+class _ExpansionStopped(Exception):
+    """Expansion hit a bound (MAX_LAYERS, ...); the error is recorded."""
 
 
 @dataclasses.dataclass(eq=False)  # identity: nodes are referred to by object
@@ -128,6 +134,7 @@ class _Context:
     prefix: tuple = ()  # name parts of the block uses we are in
     use_site: SourceLocation | None = None  # the outermost block use
     blocks: tuple = ()  # names of the blocks we are in, outermost first
+    depth: int = 0  # layer lists we are in (repeat, scope and block bodies)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,6 +154,7 @@ class _Expander:
         self.diagnostics = []
         self.layers = []  # _PendingLayer, in file order
         self.switched_off = False  # whether a `when` left something out
+        self.steps = 0  # entries visited, for MAX_EXPANSION_STEPS
 
     # --- the walk ---------------------------------------------------------------
 
@@ -162,7 +170,7 @@ class _Expander:
             last = self._expand_list(
                 self.data["layers"], ("layers",), context, inputs[0] if len(inputs) == 1 else None
             )
-        except _TooManyLayers:
+        except _ExpansionStopped:
             return None
         self.diagnostics += names.finish()
         outputs = self._model_outputs(names, last)
@@ -175,6 +183,7 @@ class _Expander:
         return previous
 
     def _expand_entry(self, entry, path, context, previous):
+        self._step(path)
         kind = entry_kind(entry)
         if kind != "layer" and not self._switched_on(entry, path, context.values):
             return previous
@@ -183,8 +192,9 @@ class _Expander:
         if kind == "stack":
             return self._stack(entry, path, context, previous)
         if kind == "scope":
+            inner = self._nested(context, path)
             inner = self._with_defaults(
-                context, entry.get("defaults"), path + ("defaults",), label=entry["scope"]
+                inner, entry.get("defaults"), path + ("defaults",), label=entry["scope"]
             )
             return self._expand_list(entry["layers"], path + ("layers",), inner, previous)
         type_name, arguments = layer_of(entry)
@@ -206,8 +216,10 @@ class _Expander:
                 self.document.location(path + ("repeat",)),
             )
             return previous
+        nested = self._nested(context, path)
         for index in range(count):
-            inner = self._with_index(context, entry.get("index"), index, path, "repeat")
+            self._step(path)
+            inner = self._with_index(nested, entry.get("index"), index, path, "repeat")
             inner = self._with_defaults(inner, entry.get("defaults"), path + ("defaults",))
             previous = self._expand_list(entry["layers"], path + ("layers",), inner, previous)
         return previous
@@ -215,6 +227,7 @@ class _Expander:
     def _stack(self, entry, path, context, previous):
         type_name = entry["stack"]
         for index, arguments in enumerate(entry["with"]):
+            self._step(path + ("with", index))
             inner = self._with_index(context, entry.get("index"), index, path, "stack")
             inner = self._with_defaults(inner, entry.get("defaults"), path + ("defaults",))
             arguments_path = path + ("with", index)
@@ -296,6 +309,11 @@ class _Expander:
             )
         values = {argument: binding.value for argument, binding in bindings.items() if binding}
         origins = {argument: binding.origin for argument, binding in bindings.items() if binding}
+        for argument, value in list(values.items()):  # plugins too: nothing may name code
+            problem = argument_values.refusal(argument, value)
+            if problem:
+                self._error(problem, origins[argument].location)
+                del values[argument]  # no follow-on errors about the same value
         signature = registry.signature(type_name)
         if signature is None or signature.refused:
             return values, origins  # plugins are unchecked; bad types were reported
@@ -313,8 +331,8 @@ class _Expander:
         return values, origins
 
     def _use_block(self, block_name, arguments, arguments_path, location, context, previous, name):
-        if block_name in context.blocks:
-            return previous  # a recursive block; reported by the static checks
+        if block_name in context.blocks or len(context.blocks) >= MAX_BLOCK_DEPTH:
+            return previous  # a recursive block, or too deep; reported by the static checks
         block = self.blocks[block_name]
         block_path = ("blocks", block_name)
         values = self._bind_params(block_name, block, arguments, arguments_path, location, context)
@@ -341,6 +359,7 @@ class _Expander:
             prefix=context.prefix + (use_name,),
             use_site=context.use_site or location,
             blocks=context.blocks + (block_name,),
+            depth=self._nested(context, arguments_path).depth,
         )
         inner = self._with_defaults(inner, block.get("defaults"), block_path + ("defaults",))
         first_input = inputs[0] if len(declared_inputs) == 1 and inputs else None
@@ -695,7 +714,30 @@ class _Expander:
                 node.definition,
                 hint="check the repeat counts",
             )
-            raise _TooManyLayers
+            raise _ExpansionStopped
+
+    def _step(self, path):
+        """Counts one entry (or repeat pass); stops the walk at MAX_EXPANSION_STEPS."""
+        self.steps += 1
+        if self.steps > MAX_EXPANSION_STEPS:
+            self._error(
+                f"the spec expands to more than {MAX_EXPANSION_STEPS} entries "
+                "(layers, block uses, repeat passes and entries left out by `when`)",
+                self.document.location(path),
+                hint="check the repeat counts",
+            )
+            raise _ExpansionStopped
+
+    def _nested(self, context, path):
+        """The context one layer list deeper; stops the walk past MAX_NESTING."""
+        if context.depth >= MAX_NESTING:
+            self._error(
+                f"layers are nested more than {MAX_NESTING} levels deep "
+                "(repeat, scope and block bodies inside each other)",
+                self.document.location(path),
+            )
+            raise _ExpansionStopped
+        return dataclasses.replace(context, depth=context.depth + 1)
 
     def _error(self, message, location, hint=None):
         self.diagnostics.append(Diagnostic(message, location, hint))

@@ -14,6 +14,12 @@ descent parser that computes as it reads; it never calls Python's `eval` and
 never builds Python code. It bounds the expression's length and nesting, and
 every result's magnitude, so `2 ** 10 ** 10` fails at once instead of running
 for ever.
+
+Values built by substitution are bounded too: a var holding a list may be used
+twice in another var, and that one twice in a third, ... (`v2: [$v1, $v1]`),
+which doubles the value at every step, like YAML's "billion laughs". Text and
+lists that substitution builds may hold at most `MAX_VALUE_SIZE` items and
+characters, nested at most `MAX_VALUE_DEPTH` deep.
 """
 
 import math
@@ -24,6 +30,8 @@ from kerasblocks.spec.suggest import did_you_mean
 MAX_EXPRESSION_CHARS = 200
 MAX_NESTING = 32
 MAX_MAGNITUDE = 2**53  # largest integer that float64 and JSON hold exactly
+MAX_VALUE_SIZE = 100_000  # items and characters, as many as the YAML reader allows
+MAX_VALUE_DEPTH = 64  # nesting of lists and mappings, as for the YAML text
 FUNCTIONS = {"min": min, "max": max}
 
 _TOKEN_RE = re.compile(
@@ -76,11 +84,15 @@ def substitute(text, lookup):
     if len(parts) == 1 and not isinstance(parts[0], str):
         return _evaluate_part(parts[0], lookup)
     pieces = []
+    length = 0
     for part in parts:
-        if isinstance(part, str):
-            pieces.append(part)
-        else:
-            pieces.append(_as_text(_evaluate_part(part, lookup), part[1]))
+        piece = part if isinstance(part, str) else _as_text(_evaluate_part(part, lookup), part[1])
+        length += len(piece)
+        if length > MAX_VALUE_SIZE:  # before joining: the text would fill the memory
+            raise ExpressionError(
+                f"the text would be more than {MAX_VALUE_SIZE} characters long", 0, _TOO_BIG_HINT
+            )
+        pieces.append(piece)
     return "".join(pieces)
 
 
@@ -88,8 +100,17 @@ def substitute_all(value, lookup):
     """`substitute` applied to every string in `value`, inside lists and mappings too.
 
     Mapping keys are left alone. An `ExpressionError` carries the key path of
-    the string it came from in `.path`.
+    the string it came from in `.path`. A list or mapping that holds
+    substitutions is checked against `MAX_VALUE_SIZE` and `MAX_VALUE_DEPTH`
+    (the values that one `$name` gives were checked when they were made).
     """
+    result = _substitute_all(value, lookup)
+    if isinstance(value, (list, dict)) and _holds_substitutions(value):
+        check_value_size(result)
+    return result
+
+
+def _substitute_all(value, lookup):
     if isinstance(value, str):
         return substitute(value, lookup) if has_substitutions(value) else value
     if isinstance(value, (list, dict)):
@@ -97,12 +118,56 @@ def substitute_all(value, lookup):
         result = {}
         for key, item in items:
             try:
-                result[key] = substitute_all(item, lookup)
+                result[key] = _substitute_all(item, lookup)
             except ExpressionError as error:
                 error.path = (key,) + error.path
                 raise
         return result if isinstance(value, dict) else list(result.values())
     return value
+
+
+def _holds_substitutions(value):
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif has_substitutions(item):
+            return True
+    return False
+
+
+def check_value_size(value):
+    """Raises `ExpressionError` if `value` exceeds `MAX_VALUE_SIZE` or `MAX_VALUE_DEPTH`.
+
+    Shared parts count every time they appear (that is what they cost when the
+    value is printed, copied or saved); counting stops at the bound.
+    """
+    size = 0
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_VALUE_DEPTH:
+            raise ExpressionError(
+                f"the value is nested more than {MAX_VALUE_DEPTH} levels deep", 0, _TOO_BIG_HINT
+            )
+        size += 1 + (len(item) if isinstance(item, str) else 0)
+        if size > MAX_VALUE_SIZE:
+            raise ExpressionError(
+                f"the value expands to more than {MAX_VALUE_SIZE} items and characters",
+                0,
+                _TOO_BIG_HINT,
+            )
+        if isinstance(item, dict):
+            pending.extend((inner, depth + 1) for inner in item.values())
+        elif isinstance(item, list):
+            pending.extend((inner, depth + 1) for inner in item)
+
+
+_TOO_BIG_HINT = "a var that holds a list or text is copied wherever `$name` uses it"
+
 
 
 def single_name(text):
@@ -374,16 +439,17 @@ def _check_power(base, exponent, at):
     if abs(base) <= 1 or exponent <= 0:
         return
     if exponent * math.log2(abs(base)) > math.log2(MAX_MAGNITUDE) + 1:
-        raise ExpressionError(_too_large_message(), at)
+        raise ExpressionError(too_large_message(), at)
 
 
 def _checked(value, at):
     if isinstance(value, float) and not math.isfinite(value):
         raise ExpressionError("the result is not a finite number", at)
     if abs(value) > MAX_MAGNITUDE:
-        raise ExpressionError(_too_large_message(), at)
+        raise ExpressionError(too_large_message(), at)
     return value
 
 
-def _too_large_message():
-    return "the result is too large (the limit is 2**53 = 9007199254740992 in magnitude)"
+def too_large_message(subject="the result"):
+    """Says that `subject` exceeds `MAX_MAGNITUDE` (shared with the YAML reader)."""
+    return f"{subject} is too large (the limit is 2**53 = {MAX_MAGNITUDE} in magnitude)"

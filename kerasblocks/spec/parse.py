@@ -11,8 +11,9 @@ Differences from `yaml.safe_load`, all deliberate:
 - Mapping keys are always strings (the key's text); duplicate keys are errors.
 - Only the standard tags `!!str !!int !!float !!bool !!null !!seq !!map` are
   allowed; merge keys (`<<`) are refused: specs have `defaults` and `blocks`.
-- Bounds: text size, nesting depth and the number of values after alias
-  expansion (a "billion laughs" document is refused, located).
+- Bounds: text size, nesting depth, the number of values after alias
+  expansion (a "billion laughs" document is refused, located) and the size of
+  integers (2**53 in magnitude, as for expression results).
 """
 
 import dataclasses
@@ -22,10 +23,14 @@ import re
 import yaml
 
 from kerasblocks.errors import Diagnostic, SourceLocation, SpecError
+from kerasblocks.spec.expressions import MAX_MAGNITUDE, too_large_message
 
 MAX_TEXT_CHARS = 1_000_000
 MAX_DEPTH = 64
 MAX_VALUES = 100_000
+# Longer integer literals are refused before `int()` reads them (Python itself
+# refuses more than 4300 digits); 2**53 has 16.
+_MAX_INTEGER_DIGITS = 20
 
 _YAML_TAG = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _BOOL, _NULL, _SEQ, _MAP = (
@@ -232,6 +237,8 @@ class _NodeConverter:
                     "mapping keys must be plain text, not lists or mappings", key_node, path
                 )
                 continue
+            if not self._check_tag(key_node, path):  # `? !!python/name:os.system`, ...
+                continue
             key = key_node.value
             if key == "<<" and key_node.style is None:
                 self._error(
@@ -263,9 +270,7 @@ class _NodeConverter:
         if node.tag == _BOOL and _BOOL_RE.match(text):
             return text.lower() == "true"
         if node.tag == _INT and _INT_RE.match(text):
-            if text.startswith(("0x", "0o")):
-                return int(text[2:], 16 if text[1] == "x" else 8)
-            return int(text)
+            return self._integer(text, node, path)
         if node.tag == _FLOAT and _FLOAT_RE.match(text):
             lowered = text.lower()
             if lowered.endswith(".nan"):
@@ -276,6 +281,19 @@ class _NodeConverter:
         kind = node.tag[len(_YAML_TAG) :]
         self._error(f"'{text}' is not a valid {kind}", node, path)
         return None
+
+    def _integer(self, text, node, path):
+        digits = text.lstrip("+-")
+        base = {"0x": 16, "0o": 8}.get(digits[:2], 10)
+        digits = digits[2:] if base != 10 else digits
+        value = None
+        if len(digits.lstrip("0")) <= _MAX_INTEGER_DIGITS:
+            value = int(digits, base) * (-1 if text.startswith("-") else 1)
+        if value is None or abs(value) > MAX_MAGNITUDE:
+            shown = text if len(text) <= 30 else f"{text[:12]}... ({len(text)} characters)"
+            self._error(too_large_message(f"the integer {shown}"), node, path)
+            return None
+        return value
 
     def _check_tag(self, node, path):
         allowed = {

@@ -45,16 +45,22 @@ class ValueScope:
 
     def find(self, name):
         """The `Binding` of `name`, or None; raises `FailedValue` for a failed one."""
-        if name in self._bindings:
-            self.used.add(name)
-            return self._bindings[name]
-        if name in self._failed:
-            raise FailedValue(name)
-        return self._parent.find(name) if self._parent is not None else None
+        scope = self
+        while scope is not None:  # a loop: nested repeats make long chains
+            if name in scope._bindings:
+                scope.used.add(name)
+                return scope._bindings[name]
+            if name in scope._failed:
+                raise FailedValue(name)
+            scope = scope._parent
+        return None
 
     def names(self):
-        inherited = self._parent.names() if self._parent is not None else set()
-        return inherited | set(self._bindings) | self._failed
+        names, scope = set(), self
+        while scope is not None:
+            names |= set(scope._bindings) | scope._failed
+            scope = scope._parent
+        return names
 
     def recorder(self):
         """A lookup for `expressions.substitute` that remembers what it used."""

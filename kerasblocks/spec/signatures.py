@@ -251,7 +251,9 @@ def main(argv=None):
             return 1
         print(f"{path} is up to date")
         return 0
-    path.write_text(text, "utf-8")
+    from kerasblocks import _files
+
+    _files.write_text(path, text)
     print(f"wrote {path} ({len(text)} characters)")
     return 0
 

@@ -5,12 +5,17 @@ A var may use other vars in any order (`width: "${base * 2}"` above or below
 (`--set base=32`) flows into `width`. A var defined in terms of itself is a
 located error. Overrides replace a var's written value and are used as if they
 had been written in the spec.
+
+Vars are evaluated in dependency order (the names their text mentions come
+first), so a long chain of vars each using the next never recurses deeply; what
+still recurses, a cycle, is cut at `MAX_VAR_CHAIN`.
 """
 
 import contextlib
+import re
 
 from kerasblocks.errors import Diagnostic, SourceLocation, SpecError
-from kerasblocks.spec.expressions import ExpressionError, substitute_all
+from kerasblocks.spec.expressions import ExpressionError, has_substitutions, substitute_all
 from kerasblocks.spec.graph import ArgumentOrigin
 from kerasblocks.spec.parse import parse_value
 from kerasblocks.spec.scope import Binding, FailedValue, ValueScope
@@ -19,6 +24,12 @@ from kerasblocks.spec.suggest import did_you_mean
 # The `file` of locations that point at an override rather than the spec text.
 OVERRIDES_FILE = "<vars>"
 COMMAND_LINE_FILE = "--set"
+# Vars being evaluated through each other at once (only a cycle gets there).
+MAX_VAR_CHAIN = 32
+
+# `$name`, and the names inside `${expression}` (function names too: harmless).
+_REFERENCE_RE = re.compile(r"\$(?:\$|\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+_IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def evaluate_vars(document, overrides):
@@ -34,7 +45,7 @@ def evaluate_vars(document, overrides):
         scope's `used` already holds the vars that other vars use.
     """
     evaluator = _VarEvaluator(document, overrides)
-    for name in evaluator.raw:
+    for name in _evaluation_order(evaluator.raw):
         with contextlib.suppress(FailedValue):  # reported where it failed
             evaluator.binding(name)
     scope = ValueScope(evaluator.bindings, failed=evaluator.failed)
@@ -80,6 +91,57 @@ def parse_var_overrides(assignments, spec=None):
     return overrides
 
 
+def _evaluation_order(raw):
+    """The var names, each after the vars its text mentions (as far as possible).
+
+    Only an order: evaluation itself finds the real dependencies. Vars on a
+    cycle keep their file order at the end, so the cycle is reported from the
+    var written first.
+    """
+    uses = {
+        name: [used for used in _names_mentioned(value) if used in raw]
+        for name, value in raw.items()
+    }
+    order, state, cyclic = [], {}, set()
+    for root in raw:
+        if root in state:
+            continue
+        state[root] = "active"
+        stack, path = [(root, iter(uses[root]))], [root]
+        while stack:  # depth-first, without recursion: chains may be long
+            name, pending = stack[-1]
+            used = next(pending, None)
+            if used is None:
+                stack.pop()
+                path.pop()
+                state[name] = "done"
+                order.append(name)
+            elif state.get(used) == "active":
+                cyclic.update(path[path.index(used) :])
+            elif used not in state:
+                state[used] = "active"
+                path.append(used)
+                stack.append((used, iter(uses[used])))
+    return [name for name in order if name not in cyclic] + [
+        name for name in raw if name in cyclic
+    ]
+
+
+def _names_mentioned(value):
+    """Names that the `$name` and `${...}` parts of the text in `value` mention."""
+    names, pending = [], [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif has_substitutions(item):
+            for expression, name in _REFERENCE_RE.findall(item):
+                names.extend([name] if name else _IDENTIFIER_RE.findall(expression))
+    return names
+
+
 def _unknown_var_message(name, spec_vars):
     known = ", ".join(spec_vars) or "none"
     return f"unknown var '{name}'{did_you_mean(name, spec_vars)} (the spec's vars: {known})"
@@ -116,6 +178,15 @@ class _VarEvaluator:
                 self._location(name),
             )
             self.failed.update(cycle)
+            raise FailedValue(name)
+        if len(self._active) >= MAX_VAR_CHAIN:
+            chain = " -> ".join(self._active[:3])
+            self._error(
+                f"vars are defined through each other more than {MAX_VAR_CHAIN} deep "
+                f"({chain} -> ...)",
+                self._location(self._active[0]),
+            )
+            self.failed.update(self._active + [name])
             raise FailedValue(name)
         self._active.append(name)
         try:

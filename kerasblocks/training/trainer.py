@@ -18,19 +18,17 @@ after the last complete epoch, no final model is written, and the result has
 `interrupted=True` (the CLI exits with 130).
 """
 
-import contextlib
 import csv
 import dataclasses
 import io
 import math
-import os
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from kerasblocks import saving
+from kerasblocks import _files, saving
 from kerasblocks.training.config import train_config
 from kerasblocks.training.data import (
     DataError,
@@ -290,7 +288,7 @@ def write_history_csv(history, path):
     writer.writerow(["epoch", *columns])
     for index in range(rows):
         writer.writerow([index + 1, *(_format(history[column][index]) for column in columns)])
-    return _write_atomically(path, buffer.getvalue().encode())
+    return _files.write_text(path, buffer.getvalue())
 
 
 def write_plot(history, path, title=""):
@@ -315,7 +313,7 @@ def write_plot(history, path, title=""):
         figure.suptitle(title)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight")
-    return _write_atomically(path, buffer.getvalue())
+    return _files.write_bytes(path, buffer.getvalue())
 
 
 # --- compile arguments -------------------------------------------------------
@@ -481,16 +479,3 @@ def _current_learning_rate(model):
 def _format(value):
     return f"{value:.6g}" if isinstance(value, float) else value
 
-
-def _write_atomically(path, payload):
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-    return path
