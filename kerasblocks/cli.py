@@ -35,6 +35,8 @@ EXIT_OK = 0
 EXIT_INTERNAL_ERROR = 1
 EXIT_INVALID = 2  # also what argparse uses for usage errors
 
+DEFAULT_MAX_PARAMETERS = 1_000_000_000  # 4 GB of float32 weights; VGG16 has 138M
+
 _debug_requested = False  # set by main(); --debug also shows TensorFlow's logs
 
 
@@ -199,6 +201,7 @@ def _train_command(args):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     else:
         _quiet_tensorflow()
+    _check_model_size(graph, args.max_parameters)
     from kerasblocks.training import DataError
     from kerasblocks.training.distribute import DistributeError
     from kerasblocks.training.trainer import summary_lines
@@ -295,7 +298,11 @@ def _plot_command(args):
     else:
         source = _load_spec(args.spec)
         spec_vars = _parse_vars(args.set, source)
-        _print_diagnostics(api.validate(source, **spec_vars))  # spec errors before TensorFlow
+        graph = api.expand(source, **spec_vars)  # spec errors before TensorFlow
+        _print_diagnostics(graph.warnings)
+        _quiet_tensorflow()
+        _check_model_size(graph, args.max_parameters)
+        source, spec_vars = graph, {}  # the graph keeps its vars
     _quiet_tensorflow()
     try:
         path = api.plot(source, args.output, expand_nested=args.expand_nested, **spec_vars)
@@ -343,6 +350,7 @@ def _build_and_report(args, output):
     _print_diagnostics(graph.warnings)
 
     _quiet_tensorflow()
+    _check_model_size(graph, args.max_parameters)
     model = api.build(graph)  # the graph checked above: no second parse and expansion
     model.summary()
     print(f"Parameters: {_format_counts(api.parameter_counts(model))}")
@@ -354,6 +362,17 @@ def _build_and_report(args, output):
         except OSError as error:  # disk full, no permission: an earlier file stays as it was
             raise CommandError(f"cannot write '{output}': {error}") from error
         print(f"Wrote {path}")
+
+
+def _check_model_size(graph, limit):
+    """Refuses, at the largest layer, a spec whose weights would exceed `limit`.
+
+    Counted without allocating anything (milliseconds), so a spec asking for
+    a trillion weights is an error instead of a machine out of memory.
+    """
+    from kerasblocks.spec.build import check_parameter_count
+
+    check_parameter_count(graph, limit)
 
 
 def _write_or_print(text, output):
@@ -469,6 +488,16 @@ def _make_parser():
         help="override a spec var (repeatable), e.g. --set num_classes=100",
     )
 
+    with_size_limit = argparse.ArgumentParser(add_help=False)
+    with_size_limit.add_argument(
+        "--max-parameters",
+        type=int,
+        default=DEFAULT_MAX_PARAMETERS,
+        metavar="N",
+        help="refuse to build a model with more parameters (default %(default)s, "
+        "counted before any memory is allocated)",
+    )
+
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
     validate = commands.add_parser(
@@ -491,7 +520,7 @@ def _make_parser():
 
     summary = commands.add_parser(
         "summary",
-        parents=[common, with_vars],
+        parents=[common, with_vars, with_size_limit],
         help="build the model and print its summary (writes nothing)",
         description="Build SPEC and print the Keras summary and parameter counts.",
     )
@@ -500,7 +529,7 @@ def _make_parser():
 
     build = commands.add_parser(
         "build",
-        parents=[common, with_vars],
+        parents=[common, with_vars, with_size_limit],
         help="build the model, print its summary, optionally save it",
         description=(
             "Build SPEC, print the Keras summary and parameter counts, and with -o "
@@ -547,7 +576,7 @@ def _make_parser():
 
     train = commands.add_parser(
         "train",
-        parents=[common, with_vars],
+        parents=[common, with_vars, with_size_limit],
         help="train the model as the spec's train: section says",
         description=(
             "Build SPEC and train it as its `train:` section says; flags override the section. "
@@ -629,7 +658,7 @@ def _make_parser():
 
     plot = commands.add_parser(
         "plot",
-        parents=[common, with_vars],
+        parents=[common, with_vars, with_size_limit],
         help="draw a spec's or model's graph (.png, .svg, .pdf, .dot)",
         description=(
             "Draw the graph of SPEC (or of a saved MODEL.keras) with layer names, types and "

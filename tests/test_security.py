@@ -391,6 +391,41 @@ def test_a_huge_layer_is_a_located_error_at_build_not_a_crash():
     assert caught.value.message.startswith("Dense 'huge'")
 
 
+def test_a_huge_model_is_counted_before_anything_is_allocated():
+    from kerasblocks.spec.build import check_parameter_count, layer_parameter_counts
+
+    text = HEAD + "layers:\n  - Dense: {units: 8}\n  - Dense: {units: 1000000000000, name: huge}\n"
+    graph = api.expand(text)
+    counts = layer_parameter_counts(graph)  # milliseconds, no memory for weights
+    assert counts == {"dense": 4 * 8 + 8, "huge": 8 * 10**12 + 10**12}
+    with pytest.raises(SpecError) as caught:
+        check_parameter_count(graph, 10**9)
+    assert (caught.value.line, caught.value.column) == (7, 5)
+    assert "the largest layer, 'huge', has 9,000,000,000,000" in caught.value.message
+    assert check_parameter_count(api.expand(HEAD + "layers: [Dense: {units: 2}]\n"), 10) == 10
+
+
+@pytest.mark.parametrize("command", ["build", "summary", "plot"])
+def test_cli_refuses_a_huge_model_before_building_it(command, tmp_path, capsys):
+    spec = tmp_path / "huge.yaml"
+    spec.write_text(HEAD + "layers:\n  - Dense: {units: 1000000000000, name: huge}\n")
+    output = tmp_path / ("huge.keras" if command == "build" else "huge.svg")
+    argv = [command, str(spec)] + ([] if command == "summary" else ["-o", str(output)])
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{spec}:6:5: error: the model would have 5,000,000,000,000 parameters" in err
+    assert "--max-parameters" in err and "Traceback" not in err
+    assert not output.exists()
+
+
+def test_cli_parameter_limit_is_the_users_to_set(tmp_path, capsys):
+    spec = tmp_path / "small.yaml"
+    spec.write_text(HEAD + "layers: [Dense: {units: 2}]\n")  # 10 parameters
+    assert cli.main(["summary", str(spec), "--max-parameters", "9"]) == 2
+    assert "over the limit of 9" in capsys.readouterr().err
+    assert cli.main(["summary", str(spec), "--max-parameters", "10"]) == 0
+
+
 # --- atomic files ---------------------------------------------------------------------
 
 

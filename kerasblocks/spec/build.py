@@ -86,6 +86,65 @@ def build_model(graph, *, resolve=None):
         ) from error
 
 
+def layer_parameter_counts(graph, *, resolve=None):
+    """Counts the parameters of each layer of `graph` without allocating them.
+
+    Builds the model in a `keras.StatelessScope` that leaves variables
+    uninitialised: shapes only, so a spec asking for a trillion weights is
+    measured in milliseconds instead of exhausting memory. The command line
+    runs this before building (`--max-parameters`); a service that builds
+    specs it did not write should too.
+
+    Returns:
+        {layer name: parameter count}, in graph order.
+
+    Raises:
+        SpecError: the model cannot be built (as `build_model` would say).
+    """
+    import keras
+    from keras.src.backend.common import global_state
+
+    # The scope queues the variables for a later initialisation; restore the
+    # queue so nothing of this throw-away model is ever allocated.
+    queue = "uninitialized_variables"
+    queued = list(global_state.get_global_attribute(queue, None) or [])
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            model = build_model(graph, resolve=resolve)
+        return {node.name: model.get_layer(node.name).count_params() for node in graph.layers}
+    finally:
+        global_state.set_global_attribute(queue, queued)
+
+
+def check_parameter_count(graph, limit, *, resolve=None):
+    """Raises a `SpecError` at the largest layer if `graph` has over `limit` parameters.
+
+    Returns:
+        The total parameter count.
+    """
+    counts = layer_parameter_counts(graph, resolve=resolve)
+    total = sum(counts.values())
+    if total <= limit:
+        return total
+    largest = max(counts, key=counts.get)
+    node = next((node for node in graph.layers if node.name == largest), None)
+    where = node.location if node is not None else SourceLocation(file=graph.file)
+    raise SpecError(
+        f"the model would have {total:,} parameters ({_format_bytes(total * 4)} as float32), "
+        f"over the limit of {limit:,}; the largest layer, '{largest}', has {counts[largest]:,}",
+        where,
+        hint="check that layer's sizes (units, filters, input size); "
+        "raise the limit with --max-parameters if the model is meant to be this big",
+    )
+
+
+def _format_bytes(count):
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if count < 1000 or unit == "TB":
+            return f"{count:,.0f} {unit}" if unit == "bytes" else f"{count:,.1f} {unit}"
+        count /= 1000
+
+
 def _construct_layer(node, resolve):
     """`resolve(node.type)(name=node.name, **node.arguments)`, errors located."""
     try:

@@ -42,7 +42,7 @@ def shipped_specs(directory=None):
 
     Returns:
         A list of `ShippedSpec(name, description, path)`; empty when the
-        folder does not exist (an installed wheel has no `specs/` folder).
+        folder does not exist.
 
     Raises:
         SpecError: a file in the folder is not readable YAML (located).

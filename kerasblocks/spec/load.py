@@ -2,19 +2,30 @@
 
 Shipped specs live in the `specs/` folder at the top of the kerasblocks source
 tree (next to the `kerasblocks` package folder): `load_spec("vgg16")` reads
-`specs/vgg16.yaml`. An installed wheel does not contain that folder; there,
-pass a path.
+`specs/vgg16.yaml`. An installed wheel carries them as data files in
+`<prefix>/share/kerasblocks/specs` (see pyproject.toml), used when there is no
+source tree.
 """
 
 import dataclasses
 import os
 import re
+import sys
 from pathlib import Path
 
 from kerasblocks.errors import SourceLocation, SpecError
 from kerasblocks.spec.parse import MAX_TEXT_CHARS, Document, parse_yaml
 
-SHIPPED_SPECS_DIR = Path(__file__).resolve().parents[2] / "specs"
+
+
+def _shipped_specs_dir():
+    source_tree = Path(__file__).resolve().parents[2] / "specs"
+    if source_tree.is_dir():
+        return source_tree
+    return Path(sys.prefix) / "share" / "kerasblocks" / "specs"  # an installed wheel
+
+
+SHIPPED_SPECS_DIR = _shipped_specs_dir()
 _SPEC_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
 
 
