@@ -347,16 +347,9 @@ def cheap_to_build(graph):
     """
     if len(graph.layers) > MAX_LAYERS_TO_BUILD:
         return False
-    import keras
+    from kerasblocks.spec.build import layer_parameter_counts
 
-    from kerasblocks.spec.build import build_model
-
-    keras.backend.clear_session()
-    try:
-        with keras.StatelessScope(initialize_variables=False):
-            parameters = build_model(graph).count_params()
-    finally:
-        keras.backend.clear_session()  # forgets the uninitialised variables
+    parameters = sum(layer_parameter_counts(graph).values())
     return parameters <= MAX_PARAMETERS_TO_BUILD
 
 
