@@ -208,8 +208,8 @@ def plot(source, output, *, expand_nested=False, **vars):
     """Draws a network's graph to `output` (.png, .svg, .pdf or .dot).
 
     Args:
-        source: a spec (path, shipped name, YAML text, `Spec`), a `.keras`
-            path or a `keras.Model`.
+        source: a spec (path, shipped name, YAML text, `Spec`), an expanded
+            `Graph` (then no vars), a `.keras` path or a `keras.Model`.
         output: the picture's path; the format comes from its suffix.
         expand_nested: draw the inside of composite layers (ResidualUnit,
             InceptionBlock) as a box of their sublayers.
@@ -237,6 +237,15 @@ def export(model, output, *, format="savedmodel"):
 
     Returns:
         The `pathlib.Path` written.
+
+    Raises:
+        kerasblocks.errors.UsageError: an unknown format, a Keras backend
+            other than TensorFlow, or a model TFLite cannot convert (the
+            message names the operators it lacks).
+        FileNotFoundError: no such model file, or no folder to write into.
+        FileExistsError: `output` is of the wrong kind (a file where a
+            folder goes, ...).
+        kerasblocks.saving.ModelFileError: `model` is not a `.keras` file.
     """
     from kerasblocks.exporting import export as _export
 

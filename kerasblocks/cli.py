@@ -92,13 +92,9 @@ def _validate_command(args):
 
 
 def _expand_command(args):
-    from kerasblocks import api
     from kerasblocks.spec.format import format_expanded
 
-    spec = _load_spec(args.spec)
-    graph = api.expand(spec, **_parse_vars(args.set, spec))
-    _print_diagnostics(graph.warnings)
-    print(format_expanded(graph), end="")
+    print(format_expanded(_expand_spec(args)), end="")
     return EXIT_OK
 
 
@@ -291,21 +287,16 @@ def _plot_command(args):
     from kerasblocks import api
 
     if args.spec.endswith(".keras"):
-        source = args.spec
         if args.set:
             raise CommandError("--set applies to specs, not to a saved .keras model")
-        spec_vars = {}
-    else:
-        source = _load_spec(args.spec)
-        spec_vars = _parse_vars(args.set, source)
-        graph = api.expand(source, **spec_vars)  # spec errors before TensorFlow
-        _print_diagnostics(graph.warnings)
+        source = args.spec
         _quiet_tensorflow()
-        _check_model_size(graph, args.max_parameters)
-        source, spec_vars = graph, {}  # the graph keeps its vars
-    _quiet_tensorflow()
+    else:
+        source = _expand_spec(args)  # spec errors before TensorFlow; the graph keeps its vars
+        _quiet_tensorflow()
+        _check_model_size(source, args.max_parameters)
     try:
-        path = api.plot(source, args.output, expand_nested=args.expand_nested, **spec_vars)
+        path = api.plot(source, args.output, expand_nested=args.expand_nested)
     except (FileNotFoundError, _model_file_error()) as error:
         raise CommandError(str(error)) from error
     print(f"Wrote {path}")
@@ -339,16 +330,11 @@ def _release_keras_memory():
     keras.backend.clear_session()
 
 
-
 def _build_and_report(args, output):
     """Builds the spec; prints warnings, the Keras summary and the counts."""
     from kerasblocks import api
 
-    spec = _load_spec(args.spec)
-    spec_vars = _parse_vars(args.set, spec)
-    graph = api.expand(spec, **spec_vars)  # no Keras yet: spec errors come fast
-    _print_diagnostics(graph.warnings)
-
+    graph = _expand_spec(args)  # no Keras yet: spec errors come fast
     _quiet_tensorflow()
     _check_model_size(graph, args.max_parameters)
     model = api.build(graph)  # the graph checked above: no second parse and expansion
@@ -387,6 +373,16 @@ def _write_or_print(text, output):
     except (FileNotFoundError, IsADirectoryError) as error:
         raise CommandError(str(error)) from error
     print(f"Wrote {path}")
+
+
+def _expand_spec(args):
+    """The expanded graph of `args.spec` with the `--set` vars; prints its warnings."""
+    from kerasblocks import api
+
+    spec = _load_spec(args.spec)
+    graph = api.expand(spec, **_parse_vars(args.set, spec))
+    _print_diagnostics(graph.warnings)
+    return graph
 
 
 def _load_spec(source):

@@ -16,9 +16,9 @@ the whole archive, weights included, to a temporary directory on every load.
 An extra key in `metadata.json` costs nothing at load time, and `unzip -p
 model.keras metadata.json` shows it.
 
-Saving is atomic: the archive is written next to the target under a temporary
-name and moved into place with `os.replace`, so a failed save leaves no file
-and leaves an earlier file intact.
+Saving is atomic (`kerasblocks._files.atomic_path`): the archive is written
+next to the target under a temporary name and moved into place with
+`os.replace`, so a failed save leaves no file and leaves an earlier file intact.
 
 Reading the metadata (`read_metadata`) needs no Keras; loading a model does.
 
@@ -27,15 +27,15 @@ Loading keeps Keras' safe mode on: a file whose config carries Python code (a
 kerasblocks offers no switch to turn safe mode off. See SECURITY.md.
 """
 
+import contextlib
 import dataclasses
 import json
-import os
 import pathlib
 import shutil
 import zipfile
 import zlib
 
-from kerasblocks._files import check_parent_exists, temporary_sibling
+from kerasblocks._files import atomic_path, temporary_sibling
 from kerasblocks._version import __version__
 
 METADATA_MEMBER = "metadata.json"  # Keras's name, see keras/src/saving/saving_lib.py
@@ -126,22 +126,19 @@ def save_model(model, path):
     path = pathlib.Path(path)
     if path.suffix != ".keras":
         raise ValueError(f"A model file name must end in `.keras`. Received: path={path}")
-    check_parent_exists(path)
-
     record = spec_record_of(model)
-    # Temporary names in the same folder, so os.replace is a rename; they end
-    # in ".keras" because Keras insists on that suffix.
-    keras_file = temporary_sibling(path)
-    final_file = temporary_sibling(path) if record is not None else keras_file
-    try:
-        keras.saving.save_model(model, keras_file)
-        if record is not None:
+    # The temporary names end in ".keras", as the target's: Keras insists on it.
+    with atomic_path(path) as final_file:
+        if record is None:
+            keras.saving.save_model(model, final_file)
+            return path
+        keras_file = temporary_sibling(path)
+        try:
+            keras.saving.save_model(model, keras_file)
             _copy_archive_with_metadata(keras_file, final_file, {METADATA_KEY: record.to_json()})
-        os.replace(final_file, path)
-    finally:
-        for leftover in {keras_file, final_file}:
-            if leftover.exists():
-                leftover.unlink()
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                keras_file.unlink()
     return path
 
 

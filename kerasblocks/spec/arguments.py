@@ -97,11 +97,11 @@ def code_reference(value):
                     f"class_name '{class_name}' is not allowed in a spec: it stands for "
                     "code or raw data in Keras configs"
                 )
-            for key in _CODE_LOCATION_KEYS:
-                if class_name is not None and key in item:
-                    return (
-                        f"'{key}' is not allowed in a spec: specs name Keras objects by "
-                        "`class_name` only, never a Python module"
-                    )
+            location_keys = [key for key in _CODE_LOCATION_KEYS if key in item]
+            if class_name is not None and location_keys:
+                return (
+                    f"'{location_keys[0]}' is not allowed in a spec: specs name Keras objects "
+                    "by `class_name` only, never a Python module"
+                )
             pending.extend(item.values())
     return None

@@ -126,13 +126,12 @@ def check_parameter_count(graph, limit, *, resolve=None):
     total = sum(counts.values())
     if total <= limit:
         return total
-    largest = max(counts, key=counts.get)
-    node = next((node for node in graph.layers if node.name == largest), None)
-    where = node.location if node is not None else SourceLocation(file=graph.file)
+    largest = max(graph.layers, key=lambda node: counts[node.name])  # the first, on a tie
     raise SpecError(
         f"the model would have {total:,} parameters ({_format_bytes(total * 4)} as float32), "
-        f"over the limit of {limit:,}; the largest layer, '{largest}', has {counts[largest]:,}",
-        where,
+        f"over the limit of {limit:,}; the largest layer, '{largest.name}', has "
+        f"{counts[largest.name]:,}",
+        largest.location,
         hint="check that layer's sizes (units, filters, input size); "
         "raise the limit with --max-parameters if the model is meant to be this big",
     )

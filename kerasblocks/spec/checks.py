@@ -41,8 +41,9 @@ class _StaticChecker:
         self.data = document.data
         self.blocks = self.data.get("blocks") or {}
         self.diagnostics = []
-        # Block uses, as (user, used block, location); user None is the main list.
-        self.block_uses = []
+        # {user: [(used block, location of the use), ...]} in file order; the
+        # user is a block name, or None for the main layer list.
+        self.uses = {}
 
     def run(self):
         self._check_block_definitions()
@@ -96,7 +97,7 @@ class _StaticChecker:
         """Reports unknown or refused types; True when arguments can be checked."""
         if type_name in self.blocks:
             if is_use:
-                self.block_uses.append((user, type_name, location))
+                self.uses.setdefault(user, []).append((type_name, location))
             return True
         signature = registry.signature(type_name)
         if signature is not None:
@@ -142,21 +143,28 @@ class _StaticChecker:
         """Reports blocks that use themselves, else blocks nested too deep.
 
         Depth-first over the block uses, without recursion (chains of blocks
-        may be long): a use of a block that is still open is a cycle.
+        may be long): a use of a block that is still open is a cycle. A block's
+        height, the longest chain of uses from it (itself: 1), is known when it
+        is done.
         """
-        uses = self._uses_by_block()
         state = {}  # block name -> "active" while on the path, then "done"
+        height = {}
         found_cycle = False
         for root in self.blocks:
             if root in state:
                 continue
             state[root] = "active"
-            path, stack = [root], [iter(uses.get(root, []))]
+            path, stack = [root], [iter(self.uses.get(root, []))]
             while stack:
                 step = next(stack[-1], None)
                 if step is None:
                     stack.pop()
-                    state[path.pop()] = "done"
+                    block_name = path.pop()
+                    state[block_name] = "done"
+                    height[block_name] = 1 + max(
+                        (height.get(used, 0) for used, _ in self.uses.get(block_name, [])),
+                        default=0,
+                    )
                     continue
                 used, location = step
                 if state.get(used) == "active":
@@ -170,32 +178,21 @@ class _StaticChecker:
                 elif used not in state:
                     state[used] = "active"
                     path.append(used)
-                    stack.append(iter(uses.get(used, [])))
-        if not found_cycle:
-            self._check_nesting_depth(uses)
+                    stack.append(iter(self.uses.get(used, [])))
+        if not found_cycle:  # heights are only meaningful without cycles
+            self._check_nesting_depth(height)
 
-    def _check_nesting_depth(self, uses):
+    def _check_nesting_depth(self, height):
         """Reports chains of blocks using blocks more than `MAX_BLOCK_DEPTH` deep."""
-        height = {}  # block name -> length of its longest chain of uses (itself: 1)
-        for root in self.blocks:  # post-order without recursion
-            stack = [(root, False)]
-            while stack:
-                block_name, children_done = stack.pop()
-                if block_name in height:
-                    continue
-                if children_done:
-                    used = [height[name] for name, _ in uses.get(block_name, [])]
-                    height[block_name] = 1 + max(used, default=0)
-                else:
-                    stack.append((block_name, True))
-                    stack.extend((name, False) for name, _ in uses.get(block_name, []))
-        used_by_blocks = {name for block_uses in uses.values() for name, _ in block_uses}
+        used_by_blocks = {
+            name for user, uses in self.uses.items() if user is not None for name, _ in uses
+        }
         for root in self.blocks:
             if root in used_by_blocks or height[root] <= MAX_BLOCK_DEPTH:
                 continue
             chain, location = [root], None
             while len(chain) <= MAX_BLOCK_DEPTH:  # follow the deepest use down
-                block_name, location = max(uses[chain[-1]], key=lambda use: height[use[0]])
+                block_name, location = max(self.uses[chain[-1]], key=lambda use: height[use[0]])
                 chain.append(block_name)
             shown = chain if len(chain) <= 6 else chain[:3] + ["..."] + chain[-2:]
             self._error(
@@ -204,22 +201,14 @@ class _StaticChecker:
                 hint="a block may use other blocks, but not in a chain this long",
             )
 
-    def _uses_by_block(self):
-        """{block name: [(used block, location of the use), ...]} in file order."""
-        uses = {}
-        for user, used, location in self.block_uses:
-            if user is not None:
-                uses.setdefault(user, []).append((used, location))
-        return uses
-
     def _check_unused_blocks(self):
         reachable = set()
-        pending = [used for user, used, _ in self.block_uses if user is None]
+        pending = [used for used, _ in self.uses.get(None, [])]
         while pending:
             block_name = pending.pop()
             if block_name not in reachable:
                 reachable.add(block_name)
-                pending.extend(used for user, used, _ in self.block_uses if user == block_name)
+                pending.extend(used for used, _ in self.uses.get(block_name, []))
         for block_name in self.blocks:
             if block_name not in reachable:
                 self.diagnostics.append(

@@ -352,14 +352,13 @@ class _Expander:
                 input_name, inputs[index] if index < len(inputs) else _MISSING_INPUT, location
             )
         use_name = name if name is not None else _auto_name(block_name)
-        inner = _Context(
+        inner = dataclasses.replace(
+            self._nested(context, arguments_path),
             values=values,
             names=names,
-            defaults=context.defaults,
             prefix=context.prefix + (use_name,),
             use_site=context.use_site or location,
             blocks=context.blocks + (block_name,),
-            depth=self._nested(context, arguments_path).depth,
         )
         inner = self._with_defaults(inner, block.get("defaults"), block_path + ("defaults",))
         first_input = inputs[0] if len(declared_inputs) == 1 and inputs else None

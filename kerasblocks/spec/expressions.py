@@ -33,6 +33,7 @@ MAX_MAGNITUDE = 2**53  # largest integer that float64 and JSON hold exactly
 MAX_VALUE_SIZE = 100_000  # items and characters, as many as the YAML reader allows
 MAX_VALUE_DEPTH = 64  # nesting of lists and mappings, as for the YAML text
 FUNCTIONS = {"min": min, "max": max}
+_TOO_BIG_HINT = "a var that holds a list or text is copied wherever `$name` uses it"
 
 _TOKEN_RE = re.compile(
     r"\s*(?:"
@@ -42,6 +43,8 @@ _TOKEN_RE = re.compile(
     r")"
 )
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# `$$`, `${expression}` (group 1) or `$name` (group 2), as `_split` reads them.
+_REFERENCE_RE = re.compile(r"\$(?:\$|\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 _SINGLE_NAME_RE = re.compile(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\})\Z")
 
 
@@ -126,17 +129,35 @@ def _substitute_all(value, lookup):
     return value
 
 
-def _holds_substitutions(value):
+def _strings_in(value):
+    """Yields the strings in `value`: itself, its list items and mapping values, at any depth."""
     pending = [value]
-    while pending:
+    while pending:  # without recursion: values may be deeply nested
         item = pending.pop()
         if isinstance(item, dict):
             pending.extend(item.values())
         elif isinstance(item, list):
             pending.extend(item)
-        elif has_substitutions(item):
-            return True
-    return False
+        elif isinstance(item, str):
+            yield item
+
+
+def _holds_substitutions(value):
+    return any(has_substitutions(text) for text in _strings_in(value))
+
+
+def names_mentioned(value):
+    """The names that the `$name` and `${...}` parts of the strings in `value` mention.
+
+    Read by a pattern, without evaluating anything: function names count too,
+    and a bad substitution just mentions fewer names. For ordering only.
+    """
+    names = []
+    for text in _strings_in(value):
+        if has_substitutions(text):
+            for expression, name in _REFERENCE_RE.findall(text):
+                names.extend([name] if name else _NAME_RE.findall(expression))
+    return names
 
 
 def check_value_size(value):
@@ -164,10 +185,6 @@ def check_value_size(value):
             pending.extend((inner, depth + 1) for inner in item.values())
         elif isinstance(item, list):
             pending.extend((inner, depth + 1) for inner in item)
-
-
-_TOO_BIG_HINT = "a var that holds a list or text is copied wherever `$name` uses it"
-
 
 
 def single_name(text):

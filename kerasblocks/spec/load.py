@@ -17,8 +17,8 @@ from kerasblocks.errors import SourceLocation, SpecError
 from kerasblocks.spec.parse import MAX_TEXT_CHARS, Document, parse_yaml
 
 
-
 def _shipped_specs_dir():
+    """The source tree's `specs/` folder, else where a wheel installs them."""
     source_tree = Path(__file__).resolve().parents[2] / "specs"
     if source_tree.is_dir():
         return source_tree

@@ -12,10 +12,9 @@ still recurses, a cycle, is cut at `MAX_VAR_CHAIN`.
 """
 
 import contextlib
-import re
 
 from kerasblocks.errors import Diagnostic, SourceLocation, SpecError
-from kerasblocks.spec.expressions import ExpressionError, has_substitutions, substitute_all
+from kerasblocks.spec.expressions import ExpressionError, names_mentioned, substitute_all
 from kerasblocks.spec.graph import ArgumentOrigin
 from kerasblocks.spec.parse import parse_value
 from kerasblocks.spec.scope import Binding, FailedValue, ValueScope
@@ -26,10 +25,6 @@ OVERRIDES_FILE = "<vars>"
 COMMAND_LINE_FILE = "--set"
 # Vars being evaluated through each other at once (only a cycle gets there).
 MAX_VAR_CHAIN = 32
-
-# `$name`, and the names inside `${expression}` (function names too: harmless).
-_REFERENCE_RE = re.compile(r"\$(?:\$|\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
-_IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def evaluate_vars(document, overrides):
@@ -99,7 +94,7 @@ def _evaluation_order(raw):
     var written first.
     """
     uses = {
-        name: [used for used in _names_mentioned(value) if used in raw]
+        name: [used for used in names_mentioned(value) if used in raw]
         for name, value in raw.items()
     }
     order, state, cyclic = [], {}, set()
@@ -125,21 +120,6 @@ def _evaluation_order(raw):
     return [name for name in order if name not in cyclic] + [
         name for name in raw if name in cyclic
     ]
-
-
-def _names_mentioned(value):
-    """Names that the `$name` and `${...}` parts of the text in `value` mention."""
-    names, pending = [], [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, dict):
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-        elif has_substitutions(item):
-            for expression, name in _REFERENCE_RE.findall(item):
-                names.extend([name] if name else _IDENTIFIER_RE.findall(expression))
-    return names
 
 
 def _unknown_var_message(name, spec_vars):

@@ -22,14 +22,13 @@ result: "valid", "spec_error" (every diagnostic located at a line >= 1) or
 import copy
 import math
 import re
-from pathlib import Path
 
 import yaml
 
 from kerasblocks.errors import SpecError
+from kerasblocks.spec.load import SHIPPED_SPECS_DIR
 from kerasblocks.spec.parse import parse_yaml
 
-SPECS_DIR = Path(__file__).resolve().parents[2] / "specs"
 # Shipped specs whose models build in well under a second.
 SMALL_SPECS = ("mlp_mnist", "residual_bottleneck", "inception_v3_modules", "resnet_preact")
 # `cheap_to_build`: mutations make numbers like `units: 1000000000`, whose
@@ -65,7 +64,7 @@ ODD_CHARACTERS = (
 
 def shipped_spec_texts():
     """{name: text} of every spec in the shipped `specs/` folder."""
-    return {path.stem: path.read_text("utf-8") for path in sorted(SPECS_DIR.glob("*.yaml"))}
+    return {path.stem: path.read_text("utf-8") for path in sorted(SHIPPED_SPECS_DIR.glob("*.yaml"))}
 
 
 # --- text mutations -------------------------------------------------------------
