@@ -52,14 +52,22 @@ import os
 import re
 from typing import NamedTuple
 
-from kerasblocks.errors import UsageError
+from kerasblocks._version import __version__
+from kerasblocks.errors import SourceLocation, SpecError, UsageError
+from kerasblocks.interop.spec_writer import spec_to_yaml
+from kerasblocks.spec import registry
+from kerasblocks.spec.arguments import normalise
+from kerasblocks.spec.expand import expand
+from kerasblocks.spec.load import load_spec
+from kerasblocks.spec.naming import AutoName, assign_names, to_snake_case
+from kerasblocks.spec.signatures import load_table
+from kerasblocks.spec.syntax import NODE_NAME_RE
 
 # An argument shared by this many layers of one type or more goes to `defaults`.
 _MIN_LAYERS_FOR_DEFAULT = 3
 _BASE_ARGUMENTS_LAST = ("trainable", "dtype")
 _DEFAULT_DTYPE_POLICY = "float32"
 _OBJECT_MODULES = ("initializer", "regularizer", "constraint", "activation")
-_NODE_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
 _MISSING = object()
 
 
@@ -88,8 +96,11 @@ def to_spec(model, name=None):
     """
     keras_model = _as_model(model)
     spec_name = keras_model.name if name is None else name
-    if not isinstance(spec_name, str) or not spec_name:
-        raise UsageError(f"the spec name must be non-empty text. Received: name={name!r}")
+    if not (isinstance(spec_name, str) and NODE_NAME_RE.match(spec_name)):
+        raise UsageError(
+            "the spec name must be letters, digits, '_', '.' and '-' (Keras model "
+            f"names cannot contain '/'). Received: name={spec_name!r}"
+        )
     graph = _read_graph(keras_model)
     writer = _ArgumentWriter()
     for entry in graph.layers:
@@ -104,10 +115,6 @@ def to_spec(model, name=None):
     _choose_written_names(layers, input_names, referenced)
     defaults = _shared_defaults(layers)
     spec = _spec_data(spec_name, graph, layers, defaults)
-
-    from kerasblocks import __version__
-    from kerasblocks.interop.spec_writer import spec_to_yaml
-
     comment = (
         f"Written from the Keras model '{keras_model.name}' by kerasblocks {__version__} "
         "(to_spec).\nLayers keep their names; arguments equal to Keras' defaults are left out."
@@ -246,7 +253,7 @@ def _read_graph(model):
         else:
             entry, problem = _layer_entry(layer, layer_config, type_names[layer.name], position)
             layers.append(entry)
-        if problem is None and not _NODE_NAME_RE.match(layer.name):
+        if problem is None and not NODE_NAME_RE.match(layer.name):
             problem = (
                 "its name is not a spec name (letters, digits, '_', '.', '-'); rename the layer"
             )
@@ -279,8 +286,6 @@ def _type_name(layer, table_classes):
         table_classes: {class: type name} of the signature table's layers.
     """
     import keras
-
-    from kerasblocks.spec import registry
 
     cls = type(layer)
     if isinstance(layer, keras.Model):
@@ -322,7 +327,6 @@ def _table_classes():
     import keras
 
     import kerasblocks.layers
-    from kerasblocks.spec.signatures import load_table
 
     classes = {}
     for type_name, signature in load_table().layers.items():
@@ -613,8 +617,6 @@ class _ArgumentWriter:
         Returns an empty set when the rebuilt layer has the same config,
         None when the constructor refuses the arguments.
         """
-        from kerasblocks.spec.arguments import normalise
-
         keyword_arguments = {}
         for key, value in arguments.items():
             value, problem = normalise(key, value)
@@ -661,8 +663,6 @@ class _ArgumentWriter:
 
     def signature(self, type_name, cls):
         """The constructor's `_Signature`: from the table, or a plugin's own `__init__`."""
-        from kerasblocks.spec import registry
-
         key = (type_name, cls)
         if key in self._signatures:
             return self._signatures[key]
@@ -714,8 +714,6 @@ class _ArgumentWriter:
     def _alias_table(self, kind):
         """{canonical JSON of a serialised object: the string name Keras gives it by}."""
         if kind not in self._aliases:
-            from kerasblocks.spec.signatures import load_table
-
             module = _object_module(self._keras, kind)
             names = getattr(load_table(), kind + "s")
             table = {}
@@ -950,9 +948,6 @@ def _choose_written_names(layers, input_names, referenced):
     Names that `inputs` or `outputs` refer to are always written: a spec
     refers only to names it writes.
     """
-    from kerasblocks.errors import SourceLocation
-    from kerasblocks.spec.naming import AutoName, assign_names, to_snake_case
-
     def automatic_base(entry):
         base = to_snake_case(entry.type_name.rpartition(">")[2])
         pattern = rf"{re.escape(base)}(?:_\d+)?\Z"
@@ -1048,11 +1043,6 @@ def _spec_data(spec_name, graph, layers, defaults):
 
 def _check_written_spec(text, spec_name, graph, layers):
     """Expands `text` (no Keras) and checks it describes the model exactly."""
-    from kerasblocks.errors import SpecError
-    from kerasblocks.spec.arguments import normalise
-    from kerasblocks.spec.expand import expand
-    from kerasblocks.spec.load import load_spec
-
     try:
         expanded = expand(load_spec(text, file="<to_spec>"))
     except SpecError as error:

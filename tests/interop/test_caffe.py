@@ -7,6 +7,7 @@ NumPy loops that follow Caffe's pooling, LRN, BatchNorm and InnerProduct
 forward passes.
 """
 
+import itertools
 import math
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import kerasblocks
 from kerasblocks import cli
 from kerasblocks.errors import SpecError, UsageError
 from kerasblocks.interop.caffe import import_caffe
+from kerasblocks.interop.caffe.geometry import caffe_pooling_geometry
 from kerasblocks.interop.prototxt import parse_prototxt
 
 DATA = Path(__file__).parent / "data"
@@ -292,6 +294,24 @@ def test_pooling_cases_cover_floor_ceil_and_clip():
         ceil_differs += ceil != floor_size(height, kernel[0], stride[0], pad[0])
         clipped += ceil != caffe_pool_size(height, kernel[0], stride[0], pad[0], any_pad=True)
     assert ceil_differs >= 3 and clipped >= 2
+
+
+def test_pooling_geometry_gives_caffes_size_and_valid_windows_that_fit():
+    for size, kernel, stride in itertools.product(range(1, 12), range(1, 6), range(1, 5)):
+        for pad, ceil_mode in itertools.product(range(kernel), (True, False)):
+            out, before, after = caffe_pooling_geometry(size, kernel, stride, pad, ceil_mode)
+            span = size + 2 * pad - kernel
+            if ceil_mode:
+                expected = caffe_pool_size(size, kernel, stride, pad)
+            else:
+                expected = span // stride + 1
+                expected -= bool(pad) and (expected - 1) * stride >= size + pad
+            assert (out, before) == (expected, pad)
+            # "valid" windows over before + size + after cells give `out` outputs,
+            # and one cell less after would give fewer: no padding the windows never use
+            if out >= 1:
+                assert (before + size + after - kernel) // stride + 1 == out
+                assert after == 0 or (before + size + after - 1 - kernel) // stride + 1 < out
 
 
 @pytest.mark.parametrize("method", ["MAX", "AVE"])

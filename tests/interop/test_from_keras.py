@@ -518,3 +518,11 @@ def test_spec_writer_layout_and_exact_values():
 def test_spec_writer_floats_read_back_exactly(value):
     text = spec_to_yaml({"kerasblocks": 1, "name": "f", "vars": {"v": value}})
     assert kerasblocks.load_spec(text).data["vars"]["v"] == value
+
+
+@pytest.mark.parametrize("name", ["a/b", "", "two words"])
+def test_a_name_no_spec_can_carry_is_refused(name):
+    inputs = keras.Input((3,), name="x")
+    model = keras.Model(inputs, keras.layers.Dense(2, name="out")(inputs))
+    with pytest.raises(UsageError, match="the spec name must be letters, digits"):
+        kerasblocks.to_spec(model, name=name)

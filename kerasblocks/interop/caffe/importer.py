@@ -1,461 +1,32 @@
-"""Caffe net definitions (`.prototxt`) -> kerasblocks specs, without Caffe.
+"""`Importer`: the layers of a parsed net, in order -> spec nodes.
 
-`import_caffe("deploy.prototxt")` reads a Caffe `NetParameter` in protobuf text
-format (`kerasblocks.interop.prototxt`) and returns the text of a spec that
-builds the same network in Keras: the same layers, output shapes and
-parameter counts (bvlc_alexnet: 60,965,224; bvlc_googlenet without its
-auxiliary heads: 6,998,552). Only the architecture is imported; weights live
-in the binary `.caffemodel`, which this module does not read.
-
-Which layers and phase:
-    The net is imported as Caffe's TEST phase would instantiate it (level 0,
-    no stages): layers whose `include`/`exclude` rules leave them out of that
-    phase are skipped, so a `train_val.prototxt` gives its test net. Layers
-    that only serve training are left out and listed in the spec's header
-    comment: losses (`*Loss`), `Accuracy`, `Silence`. The spec's outputs are
-    then Caffe's net outputs without them, usually the logits: train with a
-    `from_logits=True` loss, as Keras does.
-
-    Supported layer types, as Keras layers:
-    - Inputs: `Input`, the net's `input:` with `input_shape`/`input_dim`, and
-      data layers that state the image size (`Data`, `ImageData`, `WindowData`
-      via `crop_size`; `MemoryData`; `DummyData`). A data layer without a size
-      is an error that says to add an `Input` layer. A `Data` layer's
-      channel count is in its database, not in the prototxt: 3 is assumed (1
-      with `transform_param { force_gray: true }`). Labels and
-      `transform_param` preprocessing (mean subtraction, scaling, mirroring)
-      are not part of the spec.
-    - `Convolution` -> `Conv2D` (`groups`, `dilation_rate`, `use_bias`).
-    - `Pooling` MAX/AVE -> `MaxPooling2D`/`AveragePooling2D`, or their global
-      versions with `keepdims: true` for `global_pooling`.
-    - `LRN` ACROSS_CHANNELS -> the kerasblocks `LRN` layer with
-      `convention: caffe`, which takes `local_size`, `alpha`, `beta` and `k`
-      as Caffe means them (Caffe divides alpha by the window size).
-    - `InnerProduct` -> `Dense`, after a `Flatten` when its input is 4-D.
-    - `ReLU` (`LeakyReLU` with a `negative_slope`), `Sigmoid`, `TanH`,
-      `ELU`, `PReLU`, `Dropout`, `Softmax`, `Flatten`, `Concat` ->
-      `Concatenate`, `Eltwise` SUM/PROD/MAX -> `Add` (or `Subtract` for
-      coefficients 1, -1) / `Multiply` / `Maximum`, `Split` (a fan-out: no
-      layer), and `BatchNorm` -> `BatchNormalization`, with the `Scale`
-      layer that follows it folded in (gamma, and beta when the Scale has a
-      bias term); `momentum` is Caffe's `moving_average_fraction`, `epsilon`
-      its `eps`.
-    - Caffe's weight fillers become Keras initializers where one exists
-      (constant, gaussian, uniform, xavier, msra).
-    - Anything else is an error at the layer's `type:`, listing these.
-    Both the current `layer { type: "Convolution" }` entries and the V1
-    `layers { type: CONVOLUTION }` entries are read.
-
-Layout:
-    Caffe is NCHW; the spec is channels_last, as Keras prefers: an input
-    blob of shape (N, C, H, W) becomes `shape: [H, W, C]`, and axes given in
-    Caffe's order (`Concat`'s `axis: 1`, `Softmax`'s) are mapped to the
-    channels-last axis. One consequence matters for weight transfer: the
-    `Flatten` in front of a `Dense` orders its features (H, W, C) where Caffe
-    orders them (C, H, W), so a Caffe InnerProduct weight `W` of shape
-    (units, C*H*W) becomes the Keras kernel
-    `W.reshape(units, C, H, W).transpose(2, 3, 1, 0).reshape(H*W*C, units)`.
-    Convolution weights (F, C/g, kh, kw) become `W.transpose(2, 3, 1, 0)`.
-
-Padding and Caffe's output sizes:
-    Caffe pads both sides of each axis by `pad`, and rounds pooling output
-    sizes up: `out = ceil((H + 2 * pad - kernel) / stride) + 1`, minus one
-    when the last window would start in the bottom padding (`(out - 1) *
-    stride >= H + pad`, a check Caffe makes only when there is padding).
-    Convolutions round down. Keras knows only "valid" and "same", so each
-    layer gets the form that reproduces Caffe's output size:
-    - no padding used at all: "valid";
-    - Keras' "same" where it pads exactly as Caffe does (the same output
-      size and rows above), for convolutions and MAX pooling, and for AVE
-      pooling without `pad` (Keras then averages over the input cells only,
-      as Caffe does for a window that overhangs the input);
-    - otherwise a `ZeroPadding2D` (named `<layer>_pad`) with Caffe's `pad`
-      above and left and whatever rounding up needs below and right, then
-      the layer with "valid" padding.
-    Zero padding gives Caffe's values for convolutions. For MAX pooling it
-    does whenever the input is non-negative (Caffe ignores the padding, zeros
-    cannot win over values >= 0, e.g. after a ReLU), and for AVE pooling when
-    the extra rows below stay within `pad` (Caffe counts `pad` cells in the
-    divisor but not the rounding overhang). The cases where the values can
-    differ get a comment in the spec.
-
-Names:
-    Keras layer names are Caffe's layer names with the characters Keras
-    forbids (`/` in `inception_3a/1x1`) replaced by `_`; model inputs are
-    named after their blobs. A ReLU, Sigmoid or TanH applied in place to the
-    output of a Convolution or InnerProduct that nothing else has read
-    becomes that layer's `activation` (the Keras idiom, and the spec reads
-    as the network is usually drawn). In-place layers otherwise work as in
-    Caffe: a layer that reads a blob gets the value of the last layer that
-    wrote it.
-
-The text:
-    Written by `kerasblocks.interop.spec_writer`, like every generated spec.
-    Layers form a chain where the net is one (`inputs:` only where a layer
-    takes something other than the layer before it); argument values most
-    layers of a type share (padding, activation, initializers, the LRN and
-    pooling settings) go to `defaults:`, as in the shipped specs, and the
-    others say where they differ (`padding: valid`, `activation: null`).
-    The header comment says where the spec comes from and lists what needs
-    care: layers left out, assumptions, and layers whose values can differ
-    from Caffe's.
-
-Not imported: weights, solver settings (`param { lr_mult }`, weight decay),
-and Caffe's bias correction of BatchNorm's first moving averages and its
-unbiased variance estimate (Keras' BatchNormalization updates plain
-exponential averages with `momentum`).
+One handler per Caffe layer type reads the layer's fields (`fields.Params`),
+checks them against the shapes of its bottom blobs, and appends the Keras
+layer(s) that reproduce it; `Importer.run` returns the `ImportedNet` that
+`writer.write_spec` turns into text.
 """
 
 import dataclasses
 import math
-import os
-import re
-import textwrap
-from pathlib import Path
 
-from kerasblocks.errors import SourceLocation, SpecError, UsageError
-from kerasblocks.interop.prototxt import MAX_TEXT_CHARS, Field, parse_prototxt
-from kerasblocks.interop.spec_writer import spec_to_yaml
+from kerasblocks.interop.caffe.fields import (
+    CONVOLUTION_FIELDS,
+    FILLER_FIELDS,
+    INNER_PRODUCT_FIELDS,
+    LRN_FIELDS,
+    NET_FIELDS,
+    POOLING_FIELDS,
+    TRANSFORM_FIELDS,
+    Layer,
+    Params,
+    sanitize,
+)
+from kerasblocks.interop.caffe.geometry import caffe_pooling_geometry, keras_same
 from kerasblocks.spec.suggest import did_you_mean
 
-# --- the parts of caffe.proto that the importer knows ---------------------
-
-_NET_FIELDS = (
-    "name", "input", "input_shape", "input_dim", "force_backward", "state",
-    "debug_info", "layer", "layers",
-)
-# LayerParameter (current) and V1LayerParameter fields. Parameters of layer
-# types the importer does not support are accepted here (Caffe ignores a
-# `*_param` that does not belong to the layer's type, and so does this).
-_LAYER_FIELDS = (
-    "name", "type", "bottom", "top", "phase", "loss_weight", "param", "blobs",
-    "propagate_down", "include", "exclude", "transform_param", "loss_param",
-    "accuracy_param", "argmax_param", "batch_norm_param", "bias_param",
-    "clip_param", "concat_param", "contrastive_loss_param", "convolution_param",
-    "crop_param", "data_param", "dropout_param", "dummy_data_param",
-    "eltwise_param", "elu_param", "embed_param", "exp_param", "flatten_param",
-    "hdf5_data_param", "hdf5_output_param", "hinge_loss_param",
-    "image_data_param", "infogain_loss_param", "inner_product_param",
-    "input_param", "log_param", "lrn_param", "memory_data_param", "mvn_param",
-    "parameter_param", "pooling_param", "power_param", "prelu_param",
-    "python_param", "recurrent_param", "reduction_param", "relu_param",
-    "reshape_param", "scale_param", "sigmoid_param", "softmax_param",
-    "spp_param", "slice_param", "swish_param", "tanh_param", "threshold_param",
-    "tile_param", "window_data_param",
-    # V1 only
-    "blob_share_mode", "blobs_lr", "weight_decay",
-)
-_CONVOLUTION_FIELDS = (
-    "num_output", "bias_term", "pad", "kernel_size", "stride", "dilation",
-    "pad_h", "pad_w", "kernel_h", "kernel_w", "stride_h", "stride_w", "group",
-    "weight_filler", "bias_filler", "engine", "axis", "force_nd_im2col",
-)
-_POOLING_FIELDS = (
-    "pool", "pad", "pad_h", "pad_w", "kernel_size", "kernel_h", "kernel_w",
-    "stride", "stride_h", "stride_w", "engine", "global_pooling", "round_mode",
-)
-_LRN_FIELDS = ("local_size", "alpha", "beta", "norm_region", "k", "engine")
-_INNER_PRODUCT_FIELDS = (
-    "num_output", "bias_term", "weight_filler", "bias_filler", "axis", "transpose",
-)
-_FILLER_FIELDS = (
-    "type", "value", "min", "max", "mean", "std", "sparse", "variance_norm",
-)
-_RULE_FIELDS = ("phase", "min_level", "max_level", "stage", "not_stage")
-_TRANSFORM_FIELDS = (
-    "scale", "mirror", "crop_size", "mean_file", "mean_value", "force_color",
-    "force_gray",
-)
-
-# V1LayerParameter.LayerType -> the current type name.
-_V1_TYPES = {
-    "ABSVAL": "AbsVal", "ACCURACY": "Accuracy", "ARGMAX": "ArgMax", "BNLL": "BNLL",
-    "CONCAT": "Concat", "CONTRASTIVE_LOSS": "ContrastiveLoss",
-    "CONVOLUTION": "Convolution", "DATA": "Data", "DECONVOLUTION": "Deconvolution",
-    "DROPOUT": "Dropout", "DUMMY_DATA": "DummyData", "EUCLIDEAN_LOSS": "EuclideanLoss",
-    "ELTWISE": "Eltwise", "EXP": "Exp", "FLATTEN": "Flatten", "HDF5_DATA": "HDF5Data",
-    "HDF5_OUTPUT": "HDF5Output", "HINGE_LOSS": "HingeLoss", "IM2COL": "Im2col",
-    "IMAGE_DATA": "ImageData", "INFOGAIN_LOSS": "InfogainLoss",
-    "INNER_PRODUCT": "InnerProduct", "LRN": "LRN", "MEMORY_DATA": "MemoryData",
-    "MULTINOMIAL_LOGISTIC_LOSS": "MultinomialLogisticLoss", "MVN": "MVN",
-    "POOLING": "Pooling", "POWER": "Power", "RELU": "ReLU", "SIGMOID": "Sigmoid",
-    "SIGMOID_CROSS_ENTROPY_LOSS": "SigmoidCrossEntropyLoss", "SILENCE": "Silence",
-    "SOFTMAX": "Softmax", "SOFTMAX_LOSS": "SoftmaxWithLoss", "SPLIT": "Split",
-    "SLICE": "Slice", "TANH": "TanH", "WINDOW_DATA": "WindowData",
-    "THRESHOLD": "Threshold",
-}
 _DATA_TYPES = ("Data", "ImageData", "WindowData", "MemoryData", "DummyData", "HDF5Data")
 _TRAINING_ONLY_TYPES = ("Accuracy", "Silence")  # and every type ending in "Loss"
 _FOLDABLE_ACTIVATIONS = {"ReLU": "relu", "Sigmoid": "sigmoid", "TanH": "tanh"}
-_MAX_LINE = 100  # longer layer lines are written in block style
-_COMMENT_WIDTH = 98
-_UNSET = object()
-# Arguments that `defaults:` may carry, per layer type (None: every other type).
-_STYLE = ("padding", "activation", "use_bias", "kernel_initializer", "bias_initializer")
-_DEFAULTABLE = {
-    None: _STYLE,
-    "LRN": ("convention", "size", "alpha", "beta", "k"),
-    "BatchNormalization": (
-        "momentum", "epsilon", "center", "scale", "gamma_initializer", "beta_initializer",
-    ),
-    **{
-        f"{kind}Pooling2D": ("pool_size", "strides", "padding")
-        for kind in ("Max", "Average")
-    },
-}
-_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
-
-
-def import_caffe(prototxt, name=None):
-    """Converts a Caffe net definition (prototxt text format) to spec text.
-
-    Args:
-        prototxt: the path of a `.prototxt` file (a str or `os.PathLike`), or
-            the prototxt text itself: a str that contains a newline or a `{`
-            is read as text (as `kerasblocks.load_spec` reads YAML text).
-        name: the spec's `name` (the Keras model name). Defaults to the net's
-            `name:`, else the file name without its suffix.
-
-    Returns:
-        The YAML text of a valid spec, with a header comment saying where it
-        comes from and what was left out. See the module docstring for the
-        mapping.
-
-    Raises:
-        SpecError: the prototxt does not parse, uses a layer type or setting
-            that has no Keras equivalent, or describes an invalid net
-            (unknown blob, impossible shapes); located at file:line:column.
-        UsageError: no such file, or it cannot be read; an invalid `name`.
-    """
-    text, file = _read_source(prototxt)
-    if name is not None and not (isinstance(name, str) and _NAME_RE.match(name)):
-        raise UsageError(
-            "the spec name must be letters, digits, '_', '.' and '-' (Keras model "
-            f"names cannot contain '/'). Received: name={name!r}"
-        )
-    message = parse_prototxt(text, file)
-    net = _Importer().run(message)
-    if name is None:
-        stem = Path(file).stem if file != "<prototxt>" else ""
-        name = _sanitize(net.caffe_name or stem or "caffe_net")
-    return _write_spec(net, name, file)
-
-
-def _read_source(prototxt):
-    """Returns (text, display name)."""
-    if isinstance(prototxt, str) and ("\n" in prototxt or "{" in prototxt):
-        return prototxt, "<prototxt>"
-    if not isinstance(prototxt, (str, os.PathLike)):
-        raise TypeError(
-            "import_caffe takes a path or prototxt text, not "
-            f"{type(prototxt).__name__}"
-        )
-    file = os.fspath(prototxt)
-    path = Path(file)
-    if not path.is_file():
-        raise UsageError(f"no such prototxt file: '{file}'")
-    try:
-        if path.stat().st_size > MAX_TEXT_CHARS * 4:
-            raise SpecError("the file is too large for a net definition", SourceLocation(file))
-        return path.read_text("utf-8"), file
-    except UnicodeDecodeError as error:
-        raise SpecError(
-            f"the file is not UTF-8 text ({error.reason})", SourceLocation(file)
-        ) from None
-    except OSError as error:
-        raise UsageError(f"cannot read '{file}': {error.strerror or error}") from error
-
-
-# --- typed, located access to the fields of one message ---------------------
-
-
-class _Params:
-    """The fields of one prototxt message, read with types and defaults.
-
-    Every value a reader takes is checked (a whole number where Caffe wants
-    one, an enum value among the allowed ones); a field given twice where
-    Caffe takes one is an error, and so is a field `known` does not list
-    (a misspelling). Errors point at the value and name the layer.
-    """
-
-    def __init__(self, message, prefix, context, location, known=None):
-        """`message` may be None: an absent message, whose fields all take
-        their defaults. `prefix` is prepended to field names in messages
-        ("convolution_param."); `context` ends them ("layer 'conv1'")."""
-        self.message = message
-        self.prefix = prefix
-        self.context = context
-        self.location = message.location if message is not None else location
-        if message is not None and known is not None:
-            for field in message.fields:
-                if field.name not in known:
-                    self.fail(
-                        field.location,
-                        f"unknown field '{self.prefix}{field.name}'"
-                        + did_you_mean(field.name, known),
-                    )
-
-    def fail(self, location, message, hint=None):
-        if isinstance(location, Field):
-            location = location.value_location
-        suffix = f" ({self.context})" if self.context else ""
-        raise SpecError(message + suffix, location, hint=hint)
-
-    def has(self, name):
-        return self.message is not None and bool(self.message.all(name))
-
-    def all(self, name):
-        return self.message.all(name) if self.message is not None else []
-
-    def field(self, name):
-        """The field `name` of a singular field, or None."""
-        fields = self.all(name)
-        if len(fields) > 1:
-            self.fail(
-                fields[1].location,
-                f"'{self.prefix}{name}' is given {len(fields)} times; it takes one value",
-            )
-        return fields[0] if fields else None
-
-    def integer(self, name, default=None, minimum=None):
-        field = self.field(name)
-        if field is None:
-            return default
-        return self._integer(field, minimum)
-
-    def integers(self, name, minimum=None):
-        """A repeated whole-number field: [(value, field)]."""
-        return [(self._integer(field, minimum), field) for field in self.all(name)]
-
-    def _integer(self, field, minimum):
-        if field.kind != "integer":
-            self.fail(
-                field, f"'{self.prefix}{field.name}' must be a whole number; got {field.text}"
-            )
-        if minimum is not None and field.value < minimum:
-            self.fail(
-                field, f"'{self.prefix}{field.name}' must be >= {minimum}; got {field.value}"
-            )
-        return field.value
-
-    def number(self, name, default=None):
-        field = self.field(name)
-        if field is None:
-            return default
-        return self._number(field)
-
-    def numbers(self, name):
-        return [(self._number(field), field) for field in self.all(name)]
-
-    def _number(self, field):
-        if field.kind in ("integer", "float"):
-            return float(field.value)
-        if field.kind == "identifier" and field.value.lower().lstrip("-") in (
-            "inf", "infinity", "nan",
-        ):
-            return float(field.value)
-        self.fail(field, f"'{self.prefix}{field.name}' must be a number; got {field.text}")
-
-    def boolean(self, name, default):
-        field = self.field(name)
-        if field is None:
-            return default
-        if field.kind == "identifier" and field.value in ("true", "True", "t"):
-            return True
-        if field.kind == "identifier" and field.value in ("false", "False", "f"):
-            return False
-        if field.kind == "integer" and field.value in (0, 1):
-            return bool(field.value)
-        self.fail(field, f"'{self.prefix}{name}' must be true or false; got {field.text}")
-
-    def enum(self, name, choices, default):
-        """An enum value (an identifier such as MAX, or its number)."""
-        field = self.field(name)
-        if field is None:
-            return default
-        if field.kind == "integer" and 0 <= field.value < len(choices):
-            return choices[field.value]
-        if field.kind == "identifier" and field.value in choices:
-            return field.value
-        self.fail(
-            field,
-            f"'{self.prefix}{name}' must be one of {', '.join(choices)}; got {field.text}",
-        )
-
-    def string(self, name, default=None):
-        field = self.field(name)
-        if field is None:
-            return default
-        if field.kind != "string":
-            self.fail(field, f"'{self.prefix}{name}' must be a quoted string; got {field.text}")
-        return field.value
-
-    def strings(self, name):
-        values = []
-        for field in self.all(name):
-            if field.kind != "string":
-                self.fail(
-                    field, f"'{self.prefix}{name}' must be a quoted string; got {field.text}"
-                )
-            values.append((field.value, field))
-        return values
-
-    def sub(self, name, known=None):
-        """The singular message field `name` (possibly absent) as `_Params`."""
-        field = self.field(name)
-        return self._sub(field, name, known)
-
-    def subs(self, name, known=None):
-        return [self._sub(field, name, known) for field in self.all(name)]
-
-    def _sub(self, field, name, known):
-        if field is not None and field.kind != "message":
-            self.fail(
-                field, f"'{self.prefix}{name}' is a message: write {name} {{ ... }}"
-            )
-        return _Params(
-            field.value if field is not None else None,
-            f"{self.prefix}{name}." if self.prefix else f"{name}.",
-            self.context,
-            field.value_location if field is not None else self.location,
-            known,
-        )
-
-    def pair(self, name, name_h, name_w, default=None, repeated=False):
-        """Caffe's 2-D settings: `name` (once, or twice for h and w when
-        `repeated`) or `name_h` with `name_w`. Returns (h, w), or `default`."""
-        values = self.integers(name, minimum=0) if repeated else []
-        if not repeated and self.has(name):
-            values = [(self.integer(name, minimum=0), self.field(name))]
-        h = self.field(name_h) if name_h else None
-        w = self.field(name_w) if name_w else None
-        if h is not None or w is not None:
-            if values:
-                self.fail(
-                    values[0][1],
-                    f"give either '{self.prefix}{name}' or '{self.prefix}{name_h}' and "
-                    f"'{self.prefix}{name_w}', not both",
-                )
-            if h is None or w is None:
-                self.fail(
-                    h or w,
-                    f"'{self.prefix}{name_h}' and '{self.prefix}{name_w}' go together",
-                )
-            return (self._integer(h, 0), self._integer(w, 0))
-        if not values:
-            return default
-        if len(values) == 1:
-            return (values[0][0], values[0][0])
-        if len(values) == 2:
-            return (values[0][0], values[1][0])
-        self.fail(
-            values[2][1],
-            f"'{self.prefix}{name}' has {len(values)} values: only 2-D (height, width) "
-            "layers are supported",
-        )
-
-
-# --- the import ---------------------------------------------------------------
 
 
 @dataclasses.dataclass
@@ -483,7 +54,9 @@ class _Blob:
 
 
 @dataclasses.dataclass
-class _ImportedNet:
+class ImportedNet:
+    """What `Importer.run` found: the spec's inputs, nodes and outputs."""
+
     caffe_name: str | None
     inputs: dict  # name -> shape
     nodes: list
@@ -491,69 +64,7 @@ class _ImportedNet:
     notes: list  # header comment lines
 
 
-class _Layer:
-    """One `layer { ... }` (or V1 `layers { ... }`) entry."""
-
-    def __init__(self, field, index, v1):
-        self.field = field
-        self.fields = _Params(field.value, "", None, field.value_location)
-        self.caffe_name = self.fields.string("name", None)
-        label = f"'{self.caffe_name}'" if self.caffe_name is not None else f"#{index + 1}"
-        self.fields.context = f"layer {label}"
-        self.context = self.fields.context
-        self.type_field = self.fields.field("type")
-        if self.type_field is None:
-            self.fields.fail(field.location, "the layer has no 'type'")
-        if v1:
-            if self.type_field.kind != "identifier" or self.type_field.value not in _V1_TYPES:
-                self.fields.fail(
-                    self.type_field,
-                    f"unknown V1 layer type {self.type_field.text}"
-                    + did_you_mean(str(self.type_field.value), _V1_TYPES),
-                )
-            self.type = _V1_TYPES[self.type_field.value]
-        else:
-            self.type = self.fields.string("type")
-        # Caffe's name as written, and as a Keras name.
-        self.display_name = self.caffe_name or f"{self.type.lower()}{index + 1}"
-        self.base_name = _sanitize(self.display_name)
-        self.bottoms = self.fields.strings("bottom")
-        self.tops = self.fields.strings("top")
-
-    def check_fields(self):
-        _Params(self.field.value, "", self.context, self.field.value_location, _LAYER_FIELDS)
-
-    def params(self, name, known):
-        return self.fields.sub(name, known)
-
-    def included(self):
-        """Whether Caffe's TEST phase (level 0, no stages) has this layer."""
-        include = self.fields.subs("include", _RULE_FIELDS)
-        exclude = self.fields.subs("exclude", _RULE_FIELDS)
-        if include and exclude:
-            self.fields.fail(
-                self.fields.all("exclude")[0].location,
-                "a layer has either include or exclude rules, not both",
-            )
-        if include:
-            return any(_rule_matches(rule) for rule in include)
-        return not any(_rule_matches(rule) for rule in exclude)
-
-    def fail(self, message, location=None, hint=None):
-        self.fields.fail(location or self.type_field, message, hint)
-
-
-def _rule_matches(rule):
-    """Caffe's NetStateRule against the state {phase: TEST, level: 0, stage: []}."""
-    phase = rule.enum("phase", ("TRAIN", "TEST"), None)
-    if phase is not None and phase != "TEST":
-        return False
-    if rule.integer("min_level", 0) > 0 or rule.integer("max_level", 0) < 0:
-        return False
-    return not rule.strings("stage")  # a required stage is never set
-
-
-class _Importer:
+class Importer:
     """Walks the layers in order, keeping what each blob name stands for."""
 
     def __init__(self):
@@ -588,7 +99,7 @@ class _Importer:
         }
 
     def run(self, message):
-        net = _Params(message, "", None, message.location, _NET_FIELDS)
+        net = Params(message, "", None, message.location, NET_FIELDS)
         self._net_inputs(net)
         current, v1 = net.all("layer"), net.all("layers")
         if current and v1:
@@ -600,7 +111,7 @@ class _Importer:
         for index, field in enumerate(current or v1):
             if field.kind != "message":
                 net.fail(field, f"'{field.name}' must be a message: {field.name} {{ ... }}")
-            layer = _Layer(field, index, v1=bool(v1))
+            layer = Layer(field, index, v1=bool(v1))
             if not layer.included():
                 continue
             if layer.type.endswith("Loss") or layer.type in _TRAINING_ONLY_TYPES:
@@ -629,7 +140,7 @@ class _Importer:
         if self.dropped:
             listed = ", ".join(f"{name} ({kind})" for name, kind in self.dropped)
             self.notes.append(f"Left out (training only): {listed}.")
-        return _ImportedNet(
+        return ImportedNet(
             net.string("name"), self.inputs, self.nodes, outputs, self.notes
         )
 
@@ -760,7 +271,7 @@ class _Importer:
             if len(caffe_shape) == 4
             else (caffe_shape[1],)
         )
-        name = self._unique(_sanitize(blob_name))
+        name = self._unique(sanitize(blob_name))
         self.inputs[name] = shape
         self.blobs[blob_name] = _Blob(name, shape, None)
         self.outputs.pop(blob_name, None)
@@ -783,7 +294,7 @@ class _Importer:
         label top (if any) is not part of the spec."""
         if not layer.tops:
             layer.fail(f"{layer.type} has no top")
-        transform = layer.params("transform_param", _TRANSFORM_FIELDS)
+        transform = layer.params("transform_param", TRANSFORM_FIELDS)
         crop = transform.integer("crop_size", 0, minimum=0)
         channels = 1 if transform.boolean("force_gray", False) else 3
         shapes = []
@@ -854,7 +365,7 @@ class _Importer:
     def _convolution(self, layer):
         (blob,) = self._read(layer, 1)
         height, width, channels = self._image(layer, blob)
-        params = layer.params("convolution_param", _CONVOLUTION_FIELDS)
+        params = layer.params("convolution_param", CONVOLUTION_FIELDS)
         filters = params.integer("num_output", minimum=1)
         if filters is None:
             layer.fail("Convolution needs convolution_param { num_output: ... }")
@@ -896,7 +407,7 @@ class _Importer:
         inputs = [blob]
         if pad != (0, 0):
             same = all(
-                _keras_same(size, k, s) == (out, p)
+                keras_same(size, k, s) == (out, p)
                 for size, k, s, out, p in zip((height, width), effective, stride, sizes, pad)
             )
             if same:
@@ -933,7 +444,7 @@ class _Importer:
     def _pooling(self, layer):
         (blob,) = self._read(layer, 1)
         height, width, channels = self._image(layer, blob)
-        params = layer.params("pooling_param", _POOLING_FIELDS)
+        params = layer.params("pooling_param", POOLING_FIELDS)
         method = params.enum("pool", ("MAX", "AVE", "STOCHASTIC"), "MAX")
         if method == "STOCHASTIC":
             params.fail(
@@ -988,7 +499,7 @@ class _Importer:
             args["strides"] = _compact(stride)
         padding = [(top, bottom) for _, top, bottom in geometry]
         same = all(
-            _keras_same(size, k, s) == (out, top)
+            keras_same(size, k, s) == (out, top)
             for size, k, s, (out, top, _) in zip((height, width), kernel, stride, geometry)
         )
         inputs = [blob]
@@ -1019,7 +530,7 @@ class _Importer:
     def _lrn(self, layer):
         (blob,) = self._read(layer, 1)
         self._image(layer, blob)
-        params = layer.params("lrn_param", _LRN_FIELDS)
+        params = layer.params("lrn_param", LRN_FIELDS)
         regions = ("ACROSS_CHANNELS", "WITHIN_CHANNEL")
         region = params.enum("norm_region", regions, "ACROSS_CHANNELS")
         if region == "WITHIN_CHANNEL":
@@ -1111,7 +622,7 @@ class _Importer:
 
     def _inner_product(self, layer):
         (blob,) = self._read(layer, 1)
-        params = layer.params("inner_product_param", _INNER_PRODUCT_FIELDS)
+        params = layer.params("inner_product_param", INNER_PRODUCT_FIELDS)
         units = params.integer("num_output", minimum=1)
         if units is None:
             layer.fail("InnerProduct needs inner_product_param { num_output: ... }")
@@ -1323,7 +834,7 @@ class _Importer:
         returns notes for the fillers that have no Keras initializer."""
         notes = []
         for field_name, argument in fillers:
-            filler = params.sub(field_name, _FILLER_FIELDS)
+            filler = params.sub(field_name, FILLER_FIELDS)
             if filler.message is None:
                 continue
             initializer = _keras_initializer(filler)
@@ -1335,33 +846,6 @@ class _Importer:
             else:
                 args[argument] = initializer
         return notes
-
-
-def caffe_pooling_geometry(size, kernel, stride, pad, ceil_mode=True, any_pad=None):
-    """Caffe's pooling along one axis -> (output size, padding before, after).
-
-    Caffe's output size is `ceil((size + 2 * pad - kernel) / stride) + 1`
-    (floor with `round_mode: FLOOR`), one less when there is padding on any
-    axis (`any_pad`, default `pad > 0`) and the last window would start at
-    or after `size + pad`. The padding after is what makes "valid" windows
-    over `pad + size + after` cells give that many outputs: the extra cells
-    that rounding up needs, never more than the windows use.
-    """
-    if any_pad is None:
-        any_pad = pad > 0
-    span = size + 2 * pad - kernel
-    out = (-(-span // stride) if ceil_mode else span // stride) + 1
-    if any_pad and (out - 1) * stride >= size + pad:
-        out -= 1
-    after = max((out - 1) * stride + kernel - size - pad, 0)
-    return out, pad, after
-
-
-def _keras_same(size, kernel, stride):
-    """Keras/TensorFlow "same" along one axis -> (output size, padding before)."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return out, total // 2
 
 
 def _keras_axis(layer, params, field, caffe_axis, rank):
@@ -1422,113 +906,3 @@ def _caffe_shape(shape):
     if len(shape) == 3:
         return f"(N, {shape[2]}, {shape[0]}, {shape[1]})"
     return "(N, " + ", ".join(str(d) for d in shape) + ")"
-
-
-def _sanitize(name):
-    """A Caffe name -> a Keras layer name: '/' and other characters become '_'."""
-    name = re.sub(r"[^A-Za-z0-9_.\-]", "_", name)
-    return name if _NAME_RE.match(name) else f"_{name}"
-
-
-# --- writing the spec ----------------------------------------------------------
-
-
-def _write_spec(net, name, file):
-    """The imported net -> spec text, with a header comment."""
-    source = Path(file).name if file != "<prototxt>" else "prototxt text"
-    caffe = f" (Caffe net '{net.caffe_name}')" if net.caffe_name else ""
-    header = [
-        f"Imported by `kerasblocks import-caffe` from {source}{caffe}.",
-        "Caffe is NCHW; this spec is channels_last (inputs are [H, W, C]). Layer names are "
-        "Caffe's with '/' written '_'; an in-place ReLU after a conv or fc is its activation.",
-        *net.notes,
-        *(f"{node.name}: {note}." for node in net.nodes for note in node.notes),
-    ]
-    comment = "\n".join(
-        "\n".join(textwrap.wrap(line, _COMMENT_WIDTH, subsequent_indent="  "))
-        for line in header
-    )
-    return spec_to_yaml(_spec_data(net, name, source), comment=comment, width=_MAX_LINE)
-
-
-def _spec_data(net, name, source):
-    """The spec as plain data: chains as chains, shared arguments as defaults."""
-    defaults = _factor_defaults(net.nodes)
-    layers, previous = [], None
-    for node in net.nodes:
-        shared = defaults.get(node.type, {})
-        args = {key: value for key, value in node.args.items() if shared.get(key, _UNSET) != value}
-        args.update(
-            (key, _keras_default(node.type, key)) for key in shared if key not in node.args
-        )
-        args["name"] = node.name
-        if previous is not None:
-            chained = node.inputs == [previous]
-        else:
-            chained = len(net.inputs) == 1 and node.inputs == list(net.inputs)
-        if not chained:
-            args["inputs"] = node.inputs[0] if len(node.inputs) == 1 else node.inputs
-        layers.append({node.type: args})
-        previous = node.name
-    data = {
-        "kerasblocks": 1,
-        "name": name,
-        "description": (
-            f"Caffe net {net.caffe_name}, imported from {source}."
-            if net.caffe_name
-            else f"Imported from Caffe {source}."
-        ),
-        "inputs": {input_name: {"shape": list(shape)} for input_name, shape in net.inputs.items()},
-    }
-    if defaults:
-        data["defaults"] = defaults
-    data["layers"] = layers
-    data["outputs"] = net.outputs
-    return data
-
-
-def _factor_defaults(nodes):
-    """{type: {argument: value}} for the values most layers of a type share.
-
-    Only arguments that set a style (`_DEFAULTABLE`: padding, activation,
-    initializers, the LRN constants, pooling windows) are considered; those
-    that make each layer what it is (`filters`, `kernel_size`, `groups`)
-    stay with it. A value becomes a default of a type used by two or more
-    layers when more than half of them give it, and the layers that do not
-    can say otherwise: they give another value, or Keras' default is known
-    (from the signature table) to write for them (`padding: valid`,
-    `activation: null`).
-    """
-    from kerasblocks.spec.registry import signature
-
-    by_type = {}
-    for node in nodes:
-        by_type.setdefault(node.type, []).append(node)
-    defaults = {}
-    for type_, members in by_type.items():
-        entry = signature(type_)
-        if len(members) < 2 or entry is None:
-            continue
-        shared = {}
-        for key in dict.fromkeys(key for node in members for key in node.args):
-            argument = entry.arguments.get(key)
-            if key not in _DEFAULTABLE.get(type_, _DEFAULTABLE[None]) or argument is None:
-                continue
-            values = [node.args[key] for node in members if key in node.args]
-            if len(values) < len(members) and not argument.has_default:
-                continue
-            value = max(values, key=lambda v: sum(1 for other in values if other == v))
-            if 2 * sum(1 for other in values if other == value) > len(members):
-                shared[key] = value
-        if shared:  # in the order of the layer that gives most of them
-            fullest = max(members, key=lambda node: len(shared.keys() & node.args.keys()))
-            order = [key for key in fullest.args if key in shared]
-            order += [key for key in shared if key not in order]
-            defaults[type_] = {key: shared[key] for key in order}
-    return defaults
-
-
-def _keras_default(type_, key):
-    from kerasblocks.spec.registry import signature
-
-    return signature(type_).arguments[key].default
