@@ -24,7 +24,6 @@ import numpy as np
 import tensorflow as tf
 
 import kerasblocks
-import kerasblocks
 
 # SavedModel runs the same TensorFlow kernels as Keras; TFLite its own.
 TOLERANCES = {"savedmodel": 1e-5, "tflite": 1e-4}

@@ -1,10 +1,10 @@
 """Graphviz DOT text for a network diagram: boxes, clusters, edges; no Keras.
 
-`plot.py` reads a Keras model into a `Diagram`; `to_dot` writes it as DOT.
-Every box gets a generated id (`n0`, `n1`, ...), so layer names never appear
-in DOT syntax: they go only into HTML-like labels, escaped here (`&`, `<`,
-`>`, quotes; control characters shown as `\\xNN`). Unicode passes through, the
-file being UTF-8 (`charset="UTF-8"`).
+`kerasblocks.plotting` reads a Keras model into a `Diagram`; `to_dot` writes
+it as DOT. Every box gets a generated id (`n0`, `n1`, ...), so layer names
+never appear in DOT syntax: they go only into HTML-like labels, escaped here
+(`&`, `<`, `>`, quotes; control characters shown as `\\xNN`). Unicode passes
+through, the file being UTF-8 (`charset="UTF-8"`).
 """
 
 import dataclasses

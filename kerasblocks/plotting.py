@@ -324,7 +324,8 @@ class _Parts:
 
 # --- the composite layers' insides --------------------------------------------
 # Each mirrors its layer's `call`, reading only the layer's public attributes
-# (and InceptionBlock's step plan); each returns the box giving the output.
+# (InceptionBlock's `branch_steps`: what its `call` runs); each returns the box
+# giving the output.
 
 
 def _residual_unit_parts(unit, input_shape, parts):
@@ -372,11 +373,11 @@ def _residual_unit_parts(unit, input_shape, parts):
 
 def _inception_block_parts(block, input_shape, parts):
     branch_heads, branch_ends, branch_shapes = [], [], []
-    for branch in block._steps:  # per branch: (sublayer indices, activation) per step
+    for branch in block.branch_steps:  # per branch: (sublayers, activation) per step
         x, shape = _INPUT, input_shape
-        for indices, activation in branch:
-            for index in indices:
-                x, shape = parts.layer(block.step_layers[index], x, shape)
+        for sublayers, activation in branch:
+            for sublayer in sublayers:
+                x, shape = parts.layer(sublayer, x, shape)
                 if len(branch_heads) == len(branch_ends):
                     branch_heads.append(x)
             if activation is not None:

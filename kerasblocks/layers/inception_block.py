@@ -170,7 +170,8 @@ class InceptionBlock(keras.layers.Layer):
 
     Sublayers are named `branch<i>_step<j>_conv`, `branch<i>_step<j>_bn`,
     `branch<i>_step<j>_maxpool` / `_avgpool` (0-based, as in `branches`) and
-    `residual_conv`.
+    `residual_conv`. The read-only `branch_steps` gives, per branch, the
+    sublayers and activation of each step, in the order `call` runs them.
 
     Papers: https://arxiv.org/abs/1409.4842 (GoogLeNet),
     https://arxiv.org/abs/1502.03167 (BN-Inception),
@@ -337,11 +338,34 @@ class InceptionBlock(keras.layers.Layer):
         self.residual_conv = None
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
+    @property
+    def branch_steps(self):
+        """The branches' dataflow, read-only: what `call` runs on each branch.
+
+        A tuple with one entry per branch (in `branches` order), each a tuple
+        of its steps in order. A step is `(sublayers, activation)`: a tuple of
+        the step's sublayers in call order (a `Conv2D` and, with batch
+        normalization, a `BatchNormalization`; or one pooling layer), and the
+        activation function applied after them: a conv step's (`linear` for
+        `activation: null`), `None` for a pooling step. The branch outputs
+        are then concatenated on the channel axis; the residual path, with
+        `residual=True`, is `residual_conv` (made in `build`).
+        """
+        return tuple(
+            tuple(
+                (tuple(self.step_layers[index] for index in indices), activation)
+                for indices, activation in branch
+            )
+            for branch in self._steps
+        )
+
     def _make_step_layers(self, plan):
         """Creates the sublayers of every step.
 
         Returns the flat list of sublayers and, per branch, a tuple of steps
-        `(indices into that list, activation or None)`: plain data, no layers.
+        `(indices into that list, activation or None)`: plain data, no layers
+        (Keras tracks the layers through the list; `branch_steps` gives the
+        steps with their layers).
         """
         step_layers = []
         steps = []
@@ -404,11 +428,10 @@ class InceptionBlock(keras.layers.Layer):
 
     def _branch_shapes(self, input_shape, build=False):
         shapes = []
-        for branch in self._steps:
+        for branch in self.branch_steps:
             shape = tuple(input_shape)
-            for indices, _ in branch:
-                for index in indices:
-                    layer = self.step_layers[index]
+            for sublayers, _ in branch:
+                for layer in sublayers:
                     if build:
                         layer.build(shape)
                     shape = tuple(layer.compute_output_shape(shape))
@@ -456,11 +479,10 @@ class InceptionBlock(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         outputs = []
-        for branch in self._steps:
+        for branch in self.branch_steps:
             x = inputs
-            for indices, activation in branch:
-                for index in indices:
-                    layer = self.step_layers[index]
+            for sublayers, activation in branch:
+                for layer in sublayers:
                     if isinstance(layer, keras.layers.BatchNormalization):
                         x = layer(x, training=training)
                     else:

@@ -266,3 +266,29 @@ def test_get_config_returns_plain_lists_quickly_copied():
     assert type(config["filters"]) is list and config["filters"] == [64, 96, 128, 16, 32, 32]
     config["filters"][0] = 1  # a copy: the layer is unchanged
     assert block.filters[0] == 64
+
+
+def test_branch_steps_describe_what_call_runs():
+    block = InceptionBlock(branches=CUSTOM_BRANCHES, activation="elu")
+    steps = [
+        [([layer.name for layer in sublayers], activation) for sublayers, activation in branch]
+        for branch in block.branch_steps
+    ]
+    elu, linear = keras.activations.get("elu"), keras.activations.get("linear")
+    assert steps == [
+        [(["branch0_step0_conv", "branch0_step0_bn"], elu)],
+        [
+            (["branch1_step0_conv"], elu),
+            (["branch1_step1_conv", "branch1_step1_bn"], elu),
+            (["branch1_step2_conv", "branch1_step2_bn"], linear),  # activation: null
+        ],
+        [(["branch2_step0_avgpool"], None), (["branch2_step1_conv", "branch2_step1_bn"], elu)],
+        [(["branch3_step0_maxpool"], None)],
+    ]
+    # Every sublayer appears once, and they are the layer's own (tracked) ones.
+    listed = [
+        layer for branch in block.branch_steps for sublayers, _ in branch for layer in sublayers
+    ]
+    assert listed == list(block.step_layers)
+    with pytest.raises(AttributeError):
+        block.branch_steps = ()
