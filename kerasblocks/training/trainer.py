@@ -12,23 +12,19 @@ What one run writes into its output folder (`out_dir`):
 Every .keras file is saved atomically by `kerasblocks.saving` and carries the
 spec, so `kerasblocks inspect` shows what it was trained from.
 
-Ctrl-C (SIGINT, or a KeyboardInterrupt raised by a callback) stops training
-cleanly at the end of the current batch: the records of the completed epochs
-are written, `last.keras` and `best.keras` stay as they were
+Ctrl-C (KeyboardInterrupt) stops training cleanly: the records of the
+completed epochs are written, `last.keras` and `best.keras` stay as they were
 after the last complete epoch, no final model is written, and the result has
 `interrupted=True` (the CLI exits with 130).
 """
 
-import contextlib
 import csv
 import dataclasses
 import io
 import math
 import shutil
-import signal
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -204,16 +200,15 @@ def train(spec, *, vars=None, epochs=None, batch_size=None, data=None, settings=
     )
     interrupted = False
     try:
-        with _ctrl_c_at_batch_end() as stop_on_request:
-            model.fit(
-                train_data,
-                epochs=config.epochs,
-                steps_per_epoch=steps_per_epoch if repeat else None,
-                validation_data=val_data,
-                callbacks=[stop_on_request, recorder, *callbacks],
-                verbose=verbose,
-                shuffle=False,  # the tf.data pipeline shuffles
-            )
+        model.fit(
+            train_data,
+            epochs=config.epochs,
+            steps_per_epoch=steps_per_epoch if repeat else None,
+            validation_data=val_data,
+            callbacks=[recorder, *callbacks],
+            verbose=verbose,
+            shuffle=False,  # the tf.data pipeline shuffles
+        )
     except KeyboardInterrupt:
         interrupted = True
         log(
@@ -428,45 +423,6 @@ def _keras_callback_base():
     import keras
 
     return keras.callbacks.Callback
-
-
-class _StopOnRequest(_keras_callback_base()):
-    """Raises KeyboardInterrupt at the end of a batch once Ctrl-C was pressed."""
-
-    requested = False
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.requested:
-            raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _ctrl_c_at_batch_end():
-    """Makes Ctrl-C during `fit` stop at the end of the current batch.
-
-    A KeyboardInterrupt raised while TensorFlow runs a step or fetches a
-    batch can be lost: tf.data may report the end of its data instead, and
-    Keras then ends training as if it had finished. So the first SIGINT only
-    sets a flag, and the yielded callback raises KeyboardInterrupt from Python
-    at the next batch end, where it propagates like any exception. A second
-    Ctrl-C interrupts at once. Only in the main thread, and only when SIGINT
-    has Python's default handler (someone else's handler is left alone).
-    """
-    callback = _StopOnRequest()
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    if not in_main_thread or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        yield callback
-        return
-
-    def request_stop(signum, frame):
-        callback.requested = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # the next one is immediate
-
-    signal.signal(signal.SIGINT, request_stop)
-    try:
-        yield callback
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class _Recorder(_keras_callback_base()):

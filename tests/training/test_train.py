@@ -263,7 +263,7 @@ def test_sigint_to_the_command_stops_cleanly(tmp_path, tiny_spec):
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 130, (out[-2000:], err[-2000:])
+    assert process.returncode == 130, err[-2000:]
     assert "Interrupted:" in out and "complete epoch(s) kept" in out
     assert not (out_dir / "final.keras").exists()
     rows = history.read_text().count("\n") - 1
@@ -297,24 +297,3 @@ def test_auxiliary_outputs_with_loss_weights(tmp_path):
     assert set(result.test) >= {"loss", "accuracy"}
     assert result.model.get_compile_config()["loss_weights"] == [1.0, 0.3]
     assert kerasblocks.load_model(tmp_path / "final.keras").output_names == ["logits", "aux"]
-
-
-def test_ctrl_c_in_process_stops_at_the_next_batch_end(tmp_path, tiny_spec):
-    # SIGINT during fit only sets a flag: a KeyboardInterrupt raised inside a
-    # TensorFlow step can be lost (fit then ends as if the data ran out).
-    import signal
-
-    class SignalAtEpoch(keras.callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            if self.epoch == 1 and batch == 1:
-                signal.raise_signal(signal.SIGINT)  # what Ctrl-C delivers
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch = epoch
-
-    result = kerasblocks.train(
-        tiny_spec, epochs=5, out_dir=tmp_path / "run", callbacks=[SignalAtEpoch()], verbose=0,
-        log=lambda _: None,
-    )
-    assert result.interrupted and result.epochs == 1
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
