@@ -249,6 +249,9 @@ def test_sigint_to_the_command_stops_cleanly(tmp_path, tiny_spec):
          "--set", "train.dataset.train_size=2048", "--out-dir", str(out_dir), "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        # A shell's background job (`cmd &`) starts with SIGINT ignored, and
+        # children inherit that: give the command the default disposition.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         # Generous: on a loaded machine TensorFlow's start-up alone can take a minute.
