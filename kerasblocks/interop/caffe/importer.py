@@ -418,14 +418,7 @@ class Importer:
             args["dilation_rate"] = _compact(dilation)
         if groups > 1:
             args["groups"] = groups
-        if not params.boolean("bias_term", True):
-            args["use_bias"] = False
-        notes = self._initializers(
-            args, params, ("weight_filler", "kernel_initializer"),
-            ("bias_filler", "bias_initializer"),
-        )
-        node = self._add(layer, "Conv2D", args, inputs)
-        node.notes.extend(notes)
+        node = self._add_weighted(layer, params, "Conv2D", args, inputs)
         self._output(layer, node, (sizes[0], sizes[1], filters))
 
     def _zero_padding(self, layer, blob, padding, note=None):
@@ -640,14 +633,7 @@ class Importer:
             flatten_name = f"{layer.base_name}_flatten"
             inputs = [self._add(layer, "Flatten", {}, [blob], name=flatten_name, note=note)]
         args = {"units": units}
-        if not params.boolean("bias_term", True):
-            args["use_bias"] = False
-        notes = self._initializers(
-            args, params, ("weight_filler", "kernel_initializer"),
-            ("bias_filler", "bias_initializer"),
-        )
-        node = self._add(layer, "Dense", args, inputs)
-        node.notes.extend(notes)
+        node = self._add_weighted(layer, params, "Dense", args, inputs)
         self._output(layer, node, (units,))
 
     def _concat(self, layer):
@@ -828,6 +814,18 @@ class Importer:
         (blob,) = self._read(layer, 1)
         # Several names for one value: folding into its writer is no longer safe.
         self._write(layer, dataclasses.replace(blob, producer=None), count=len(layer.tops) or 1)
+
+    def _add_weighted(self, layer, params, type_, args, inputs):
+        """Adds a Conv2D or Dense node with Caffe's bias_term and weight/bias fillers."""
+        if not params.boolean("bias_term", True):
+            args["use_bias"] = False
+        notes = self._initializers(
+            args, params, ("weight_filler", "kernel_initializer"),
+            ("bias_filler", "bias_initializer"),
+        )
+        node = self._add(layer, type_, args, inputs)
+        node.notes.extend(notes)
+        return node
 
     def _initializers(self, args, params, *fillers):
         """Maps Caffe fillers (`(filler field, Keras argument)` pairs) into `args`;
