@@ -117,3 +117,189 @@ def test_object_name_lists_cover_what_keras_resolves():
     assert {"L1", "L2", "L1L2", "l2"} <= table.regularizers
     assert {"MaxNorm", "NonNeg", "max_norm"} <= table.constraints
     assert "get" not in table.activations and "Initializer" not in table.initializers
+
+
+# --- call signatures -------------------------------------------------------------
+
+
+def _call_table(type_name):
+    signature = registry.signature(type_name)
+    return [
+        (argument.name, argument.required, argument.has_default, argument.default)
+        for argument in signature.call_arguments.values()
+    ]
+
+
+def test_call_signatures_of_attention_and_recurrent_layers():
+    assert _call_table("MultiHeadAttention") == [
+        ("query", True, False, None),
+        ("value", True, False, None),
+        ("key", False, True, None),
+        ("query_mask", False, True, None),
+        ("value_mask", False, True, None),
+        ("key_mask", False, True, None),
+        ("attention_mask", False, True, None),
+        ("return_attention_scores", False, True, False),
+        ("training", False, True, None),
+        ("use_causal_mask", False, True, False),
+    ]
+    assert _call_table("LSTM") == [
+        ("sequences", True, False, None),
+        ("initial_state", False, True, None),
+        ("mask", False, True, None),
+        ("training", False, True, False),
+    ]
+    assert _call_table("Dense") == [("inputs", True, False, None), ("training", False, True, None)]
+    assert _call_table("Attention") == [
+        ("inputs", True, False, None),
+        ("mask", False, True, None),
+        ("training", False, True, False),
+        ("return_attention_scores", False, True, False),
+        ("use_causal_mask", False, True, False),
+    ]
+    lstm = registry.signature("LSTM")
+    assert lstm.required_call_arguments() == ["sequences"]
+    assert {argument.kind for argument in lstm.call_arguments.values()} == {
+        signatures.POSITIONAL_OR_KEYWORD
+    }
+    assert not lstm.call_accepts_any_keyword and not lstm.call_accepts_any_positional
+    assert lstm.accepts_call_argument("initial_state") and not lstm.accepts_call_argument("states")
+
+
+def test_wrappers_and_other_refused_types_have_call_signatures_too():
+    assert _call_table("Bidirectional") == [
+        ("sequences", True, False, None),
+        ("initial_state", False, True, None),
+        ("mask", False, True, None),
+        ("training", False, True, None),  # None here, False in LSTM
+    ]
+    assert list(registry.signature("TimeDistributed").call_arguments) == [
+        "inputs",
+        "training",
+        "mask",
+    ]
+    assert list(registry.signature("RNN").call_arguments) == list(
+        registry.signature("LSTM").call_arguments
+    )
+    torch = registry.signature("TorchModuleWrapper")  # call(self, *args, training=None, **kwargs)
+    assert torch.refused
+    assert torch.call_accepts_any_positional and torch.call_accepts_any_keyword
+    assert torch.call_arguments["training"].kind == signatures.KEYWORD_ONLY
+    assert torch.accepts_call_argument("anything")
+
+
+def test_kerasblocks_layers_have_their_call_signatures():
+    assert _call_table("ResidualUnit") == [
+        ("inputs", True, False, None),
+        ("training", False, True, None),
+    ]
+    assert _call_table("LRN") == [("inputs", True, False, None)]
+
+
+def test_the_call_table_is_what_inspect_says_for_every_layer():
+    for type_name, signature in load_table().layers.items():
+        home = kerasblocks.layers if signature.source == "kerasblocks" else keras.layers
+        parameters = list(inspect.signature(getattr(home, type_name).call).parameters.values())[1:]
+        named = [
+            parameter
+            for parameter in parameters
+            if parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+        ]
+        assert list(signature.call_arguments) == [parameter.name for parameter in named], type_name
+        for parameter in named:
+            argument = signature.call_arguments[parameter.name]
+            assert argument.required == (parameter.default is parameter.empty)
+            assert argument.has_default == (not argument.required)
+            if argument.has_default and argument.default is not signatures.OPAQUE_DEFAULT:
+                assert argument.default == parameter.default, (type_name, parameter.name)
+        kinds = {parameter.kind for parameter in parameters}
+        assert signature.call_accepts_any_keyword == (inspect.Parameter.VAR_KEYWORD in kinds)
+        assert signature.call_accepts_any_positional == (inspect.Parameter.VAR_POSITIONAL in kinds)
+
+
+def test_layers_with_one_call_signature_share_one_read_only_mapping():
+    layers = load_table().layers
+    assert layers["Conv2D"].call_arguments is layers["Flatten"].call_arguments
+    with pytest.raises(TypeError):
+        layers["Conv2D"].call_arguments["extra"] = None
+
+
+@pytest.mark.parametrize(
+    "type_name, given, count",
+    [
+        ("MultiHeadAttention", ["query", "value"], 2),
+        ("MultiHeadAttention", ["query", "value", "key", "attention_mask"], 2),
+        ("MultiHeadAttention", ["value", "query"], 2),  # signature order, not the mapping's
+        ("MultiHeadAttention", ["query", "attention_mask"], 1),  # value missing: up to the gap
+        ("MultiHeadAttention", ["value", "key"], 0),  # query missing: nothing by position
+        ("MultiHeadAttention", [], 0),
+        ("LSTM", ["sequences", "initial_state"], 1),
+        ("LSTM", ["sequences", "initial_state", "mask", "training"], 1),
+        ("LSTM", ["initial_state"], 0),
+        ("Bidirectional", ["sequences", "initial_state"], 1),
+        ("Attention", ["inputs", "mask"], 1),
+        ("Dense", ["inputs"], 1),
+        ("GRUCell", ["inputs", "states"], 2),
+        ("GRUCell", ["states"], 0),
+        ("TorchModuleWrapper", ["training"], 0),  # keyword-only
+        ("Layer", ["inputs"], 0),  # *args, **kwargs: nothing named
+    ],
+)
+def test_positional_count(type_name, given, count):
+    assert registry.signature(type_name).positional_count(given) == count
+
+
+def test_positional_count_takes_a_mapping_or_one_name():
+    mha = registry.signature("MultiHeadAttention")
+    assert mha.positional_count({"query": "q", "value": "v", "attention_mask": "m"}) == 2
+    assert mha.positional_count("query") == 1
+    assert registry.signature("RMSNormalization").positional_count("xx") == 0  # not {"x"}
+    assert list(mha.call_arguments)[:2] == ["query", "value"]
+
+
+def test_call_signatures_are_stored_once_under_a_readable_key():
+    data = signatures.generate()
+    calls = data["call_signatures"]
+    assert len(calls) < len(data["layers"]) / 4
+    lstm_key = "sequences, initial_state=None, mask=None, training=False"
+    assert data["layers"]["LSTM"]["call"] == lstm_key
+    assert data["layers"]["TorchModuleWrapper"]["call"] == "*args, training=None, **kwargs"
+    assert calls["*args, training=None, **kwargs"] == {
+        "arguments": [{"name": "training", "kind": "keyword_only", "default": None}],
+        "args": True,
+        "kwargs": True,
+    }
+
+
+def test_opaque_and_keyword_only_call_defaults_read_back():
+    class Odd(keras.layers.Layer):
+        def call(self, inputs, /, scale=float("inf"), *, flag=True, **options):
+            return inputs
+
+    key, entry = signatures._call_entry(Odd)
+    assert key == "inputs, /, scale=..., *, flag=True, **options"
+    arguments, any_positional, any_keyword = signatures._call_signature(entry)
+    assert arguments["inputs"].kind == signatures.POSITIONAL_ONLY
+    assert arguments["scale"].has_default
+    assert arguments["scale"].default is signatures.OPAQUE_DEFAULT
+    assert arguments["flag"] == signatures.CallArgument(
+        "flag", required=False, has_default=True, default=True, kind=signatures.KEYWORD_ONLY
+    )
+    assert (any_positional, any_keyword) == (False, True)
+
+
+def test_arguments_with_equal_entries_are_shared_but_not_confused():
+    def layer(default):
+        return {"source": "keras", "call": "inputs", "arguments": [{"name": "x", "default": default}]}
+
+    table = signatures.table_from_json(
+        {
+            "base_layer_arguments": [],
+            "call_signatures": {"inputs": {"arguments": [{"name": "inputs", "required": True}]}},
+            "layers": {"A": layer(True), "B": layer(1), "C": layer(True)},
+            "keras_version": "0",
+            **{kind: [] for kind in ("activations", "initializers", "regularizers", "constraints")},
+        }
+    )
+    a, b, c = (table.layers[name].arguments["x"] for name in "ABC")
+    assert a is c and a.default is True and b.default == 1 and b.default is not True
