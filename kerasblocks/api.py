@@ -9,12 +9,17 @@
 `spec` arguments accept a path to a YAML file, the name of a shipped spec
 ("vgg16" -> specs/vgg16.yaml), YAML text, or a `Spec` from `load_spec`.
 `load_spec`, `validate` and `expand` never import Keras or TensorFlow.
+
+Third-party layers (`my_pkg>MyLayer` in a spec) are registered when their
+package is imported, and a spec never imports anything: the functions that
+build or load a model take `imports=["my_pkg", ...]`, module names imported
+first (see `kerasblocks.plugins.import_plugins`).
 """
 
 import math
 
-from kerasblocks import saving
-from kerasblocks.saving import load_model, save_model
+from kerasblocks import plugins, saving
+from kerasblocks.saving import save_model
 
 __all__ = [
     "load_spec",
@@ -46,6 +51,9 @@ def load_spec(source, *, file=None):
 def validate(spec, **vars):
     """Checks a spec without building it.
 
+    Imports nothing: a `package>Class` layer type is checked by its syntax
+    only, so `validate` takes no `imports` (every keyword is a var).
+
     Args:
         spec: path, shipped spec name, YAML text or `Spec`.
         **vars: var overrides, as for `build`.
@@ -64,6 +72,10 @@ def validate(spec, **vars):
 def expand(spec, **vars):
     """Expands vars, defaults, blocks, repeat and stack -> a flat `Graph`.
 
+    Imports nothing, and takes no `imports` (every keyword is a var): so
+    `build(expand(spec, imports=3))` sets a var named `imports`, which
+    `build(spec, imports=...)` cannot.
+
     Raises:
         SpecError: every error found.
     """
@@ -72,12 +84,14 @@ def expand(spec, **vars):
     return _expand(_as_spec(spec), vars=vars or None)
 
 
-def build(spec, **vars):
+def build(spec, *, imports=None, **vars):
     """Builds the Keras model a spec describes.
 
     Args:
         spec: path, shipped spec name, YAML text, `Spec`, or an expanded
             `Graph` (then no vars: the graph keeps those it was expanded with).
+        imports: module names to import first, e.g. `["my_pkg"]` for a spec
+            that uses `my_pkg>MyLayer` (see `kerasblocks.plugins`).
         **vars: var overrides, e.g. `build("vgg16", num_classes=10)`.
 
     Returns:
@@ -87,6 +101,8 @@ def build(spec, **vars):
     Raises:
         SpecError: the spec is invalid, or Keras refused a layer (bad argument
             value, shapes that do not fit); located at the offending line.
+        UsageError: a bad name in `imports`, or a module that does not import
+            (`kerasblocks.plugins.PluginImportError`).
     """
     from kerasblocks.spec.build import build_model
     from kerasblocks.spec.graph import Graph
@@ -97,6 +113,7 @@ def build(spec, **vars):
         graph = spec
     else:
         graph = expand(spec, **vars)
+    plugins.import_plugins(imports)
     model = build_model(graph)
     record = saving.SpecRecord(
         text=graph.source_text, name=graph.name, file=graph.file, vars=dict(graph.vars)
@@ -104,12 +121,24 @@ def build(spec, **vars):
     return saving.attach_spec_record(model, record)
 
 
-def inspect_model(path, *, count_params=True):
+def load_model(path, *, compile=True, imports=None):
+    """Loads a `.keras` file with `safe_mode=True`, kerasblocks layers registered.
+
+    `imports` names modules to import first, those that register the
+    third-party layers the model uses. See `kerasblocks.saving.load_model`.
+    """
+    plugins.import_plugins(imports)
+    return saving.load_model(path, compile=compile)
+
+
+def inspect_model(path, *, count_params=True, imports=None):
     """Describes a `.keras` file: its model, and the spec it was built from.
 
     Args:
         path: a `.keras` file.
         count_params: load the model (imports Keras) to count its parameters.
+        imports: modules to import before loading it (only with
+            `count_params`: otherwise nothing is loaded or imported).
 
     Returns:
         dict with "path", "model_name", "keras_version", "date_saved",
@@ -118,6 +147,10 @@ def inspect_model(path, *, count_params=True):
         from a spec) and, with `count_params`, "params" (see
         `parameter_counts`).
     """
+    if count_params:
+        plugins.import_plugins(imports)
+    else:
+        plugins.plugin_names(imports)  # checked; nothing is loaded, so nothing imported
     info = {"path": str(path), **saving.read_metadata(path)}
     if count_params:
         info["params"] = parameter_counts(load_model(path, compile=False))
@@ -135,11 +168,12 @@ def parameter_counts(model):
     }
 
 
-def train(spec, **overrides):
+def train(spec, *, imports=None, **overrides):
     """Builds a spec's model and trains it as its `train:` section says.
 
     Args:
         spec: path, shipped spec name, YAML text or `Spec`.
+        imports: module names to import first (plugin layers; see `build`).
         **overrides: `vars` ({var: value}), `epochs`, `batch_size`, `data`
             (fashion_mnist, mnist, generated, an IDX folder or a .npz file),
             `settings` ({"optimizer.learning_rate": 0.01, ...}: keys of the
@@ -159,15 +193,18 @@ def train(spec, **overrides):
     """
     from kerasblocks.training.trainer import train as _train
 
+    plugins.import_plugins(imports)
     return _train(spec, **overrides)
 
 
-def to_spec(model, *, name=None):
+def to_spec(model, *, name=None, imports=None):
     """Writes a Keras model as spec text: the inverse of `build`.
 
     Args:
         model: a functional or Sequential `keras.Model`, or a `.keras` path.
         name: the spec's `name` (default: the model's name).
+        imports: modules to import first: those registering the model's
+            third-party layers (needed to load a `.keras` file that has them).
 
     Returns:
         YAML text of a valid spec: chains written as chains, only arguments
@@ -180,6 +217,7 @@ def to_spec(model, *, name=None):
     """
     from kerasblocks.interop.from_keras import to_spec as _to_spec
 
+    plugins.import_plugins(imports)
     return _to_spec(model, name=name)
 
 
@@ -204,7 +242,7 @@ def import_caffe(prototxt, *, name=None):
     return _import_caffe(prototxt, name=name)
 
 
-def plot(source, output, *, expand_nested=False, **vars):
+def plot(source, output, *, expand_nested=False, imports=None, **vars):
     """Draws a network's graph to `output` (.png, .svg, .pdf or .dot).
 
     Args:
@@ -213,6 +251,7 @@ def plot(source, output, *, expand_nested=False, **vars):
         output: the picture's path; the format comes from its suffix.
         expand_nested: draw the inside of composite layers (ResidualUnit,
             InceptionBlock) as a box of their sublayers.
+        imports: modules to import first (plugin layers; see `build`).
         **vars: spec var overrides.
 
     Returns:
@@ -224,16 +263,19 @@ def plot(source, output, *, expand_nested=False, **vars):
     """
     from kerasblocks.plotting import plot as _plot
 
+    plugins.import_plugins(imports)
     return _plot(source, output, expand_nested=expand_nested, **vars)
 
 
-def export(model, output, *, format="savedmodel"):
+def export(model, output, *, format="savedmodel", imports=None):
     """Exports a model for serving: a TF SavedModel folder or a `.tflite` file.
 
     Args:
         model: a `keras.Model` or a `.keras` path.
         output: the folder (savedmodel) or file (tflite) to write, atomically.
         format: "savedmodel" or "tflite".
+        imports: modules to import before loading a `.keras` path (plugin
+            layers; see `build`).
 
     Returns:
         The `pathlib.Path` written.
@@ -249,6 +291,7 @@ def export(model, output, *, format="savedmodel"):
     """
     from kerasblocks.exporting import export as _export
 
+    plugins.import_plugins(imports)
     return _export(model, output, format=format)
 
 

@@ -14,6 +14,7 @@
     kerasblocks import-caffe alexnet.prototxt -o alexnet.yaml
     kerasblocks plot googlenet -o googlenet.svg
     kerasblocks export model.keras --format tflite -o model.tflite
+    kerasblocks --import my_pkg build net.yaml   # net.yaml uses my_pkg>MyLayer
 
 Exit codes: 0 success; 2 an invalid spec, a missing file or bad usage (the
 messages say where); 1 an unexpected internal error (one line; `--debug` shows
@@ -21,6 +22,13 @@ the traceback).
 
 Keras is imported only by the commands that build or load a model, so
 `--help`, `validate`, `expand` and `schema` answer without loading TensorFlow.
+
+`--import MODULE` (before or after the command; repeatable, or comma-separated)
+imports installed modules that register third-party layers, before a model is
+built or loaded: summary, build, train, evaluate, predict, plot, export,
+from-keras and inspect. A spec never imports anything itself. validate, expand,
+schema, import-caffe and list import nothing: they check the names and note
+that `--import` is ignored.
 """
 
 import argparse
@@ -51,6 +59,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     _debug_requested = args.debug
     try:
+        _check_plugin_names(args)
         return args.command(args)
     except (SpecError, CommandError, UsageError) as error:
         _print_traceback_if(args.debug)
@@ -126,6 +135,7 @@ def _inspect_command(args):
     except (FileNotFoundError, saving.ModelFileError) as error:
         raise CommandError(str(error)) from error
     _quiet_tensorflow()
+    _import_plugins(args)  # not inside the try below: a failed import is an error of its own
     try:
         model = api.load_model(args.model, compile=False)
         parameters, loaded = _format_counts(api.parameter_counts(model)), True
@@ -197,6 +207,7 @@ def _train_command(args):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     else:
         _quiet_tensorflow()
+    _import_plugins(args)
     _check_model_size(graph, args.max_parameters)
     from kerasblocks.training import DataError
     from kerasblocks.training.distribute import DistributeError
@@ -217,6 +228,7 @@ def _train_command(args):
 
 def _evaluate_command(args):
     _quiet_tensorflow()
+    _import_plugins(args)
     from kerasblocks.training import DataError
     from kerasblocks.training.inference import evaluate_model
 
@@ -235,6 +247,7 @@ def _evaluate_command(args):
 
 def _predict_command(args):
     _quiet_tensorflow()
+    _import_plugins(args)
     from kerasblocks.training import DataError
     from kerasblocks.training.inference import predict_model
 
@@ -263,6 +276,7 @@ def _predict_command(args):
 
 def _from_keras_command(args):
     _quiet_tensorflow()
+    _import_plugins(args)
     from kerasblocks import api
 
     try:
@@ -291,9 +305,11 @@ def _plot_command(args):
             raise CommandError("--set applies to specs, not to a saved .keras model")
         source = args.spec
         _quiet_tensorflow()
+        _import_plugins(args)
     else:
         source = _expand_spec(args)  # spec errors before TensorFlow; the graph keeps its vars
         _quiet_tensorflow()
+        _import_plugins(args)
         _check_model_size(source, args.max_parameters)
     try:
         path = api.plot(source, args.output, expand_nested=args.expand_nested)
@@ -305,6 +321,7 @@ def _plot_command(args):
 
 def _export_command(args):
     _quiet_tensorflow()
+    _import_plugins(args)
     from kerasblocks import api
 
     try:
@@ -319,6 +336,44 @@ def _model_file_error():
     from kerasblocks.saving import ModelFileError
 
     return ModelFileError
+
+
+# --- plugins ---------------------------------------------------------------------
+
+# Commands that build or load no model: `--import` is checked, then ignored (noted).
+_IGNORES_IMPORTS = {
+    "validate": "validate imports nothing (package>Class layer types are checked by syntax only)",
+    "expand": "expand imports nothing (package>Class layer types are checked by syntax only)",
+    "schema": "schema imports nothing",
+    "import-caffe": "import-caffe imports nothing",
+    "list": "list builds only the shipped specs, which use no plugins",
+}
+
+
+def _check_plugin_names(args):
+    """`--import` values (both positions) -> `args.plugin_modules`; none imported yet."""
+    from kerasblocks.plugins import plugin_names
+
+    given = (args.imports or []) + getattr(args, "command_imports", [])
+    args.plugin_modules = plugin_names(given)  # a bad name: exit 2 before any work
+    reason = _IGNORES_IMPORTS.get(args.command_name)
+    if args.plugin_modules and reason:
+        print(f"kerasblocks: note: --import ignored: {reason}", file=sys.stderr)
+        args.plugin_modules = []
+
+
+def _import_plugins(args):
+    """Imports the `--import` modules; call after `_quiet_tensorflow`, before Keras work."""
+    if not args.plugin_modules:
+        return
+    from kerasblocks.plugins import PluginImportError, import_plugins
+
+    try:
+        import_plugins(args.plugin_modules)
+    except PluginImportError as error:
+        if error.not_installed or args.debug:
+            raise
+        raise CommandError(f"{error} (rerun with --debug for the traceback)") from error
 
 
 # --- helpers -------------------------------------------------------------------
@@ -336,6 +391,7 @@ def _build_and_report(args, output):
 
     graph = _expand_spec(args)  # no Keras yet: spec errors come fast
     _quiet_tensorflow()
+    _import_plugins(args)
     _check_model_size(graph, args.max_parameters)
     model = api.build(graph)  # the graph checked above: no second parse and expansion
     model.summary()
@@ -469,12 +525,24 @@ def _make_parser():
     )
     parser.add_argument("--version", action="version", version=f"kerasblocks {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    import_help = (
+        "import an installed module (dotted name, e.g. my_pkg.layers) before building or "
+        "loading a model, so that the layers it registers can be used as my_pkg>MyLayer; "
+        "repeatable, or comma-separated; a spec never imports anything itself"
+    )
+    parser.add_argument(
+        "--import", dest="imports", action="append", metavar="MODULE", help=import_help
+    )
 
-    # `--debug` also works after the command; SUPPRESS keeps the top-level value
-    # when it is not repeated there.
+    # `--debug` and `--import` also work after the command; SUPPRESS keeps the
+    # top-level value when they are not given there (the two `--import` lists add up).
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors"
+    )
+    common.add_argument(
+        "--import", dest="command_imports", action="append", default=argparse.SUPPRESS,
+        metavar="MODULE", help=import_help,
     )
     with_vars = argparse.ArgumentParser(add_help=False)
     with_vars.add_argument(
@@ -494,7 +562,9 @@ def _make_parser():
         "counted before any memory is allocated)",
     )
 
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(
+        title="commands", metavar="COMMAND", required=True, dest="command_name"
+    )
 
     validate = commands.add_parser(
         "validate",
