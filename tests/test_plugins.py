@@ -495,36 +495,27 @@ def test_a_saved_model_with_plugin_layers_loads_in_a_new_process_only_with_impor
 # --- Keras' application helper layers ------------------------------------------------
 
 
-def test_keras_application_helper_layers_are_not_registered(capsys, tmp_path):
+def test_keras_application_helper_layers_are_table_types_without_imports():
     """ConvNeXt's LayerScale and Inception-ResNet-v2's CustomScaleLayer are plain
-    subclasses Keras never registers: their "registered name" is the bare class
-    name, which Keras' registry does not know, so no spec type name reaches them
-    even after `--import` of their modules. (Reported to the lead with a proposal;
-    this test pins today's clean refusal.)"""
+    subclasses Keras never registers. The closed table names them (with their
+    modules), so a spec uses them by class name, no --import needed; a
+    `module>Class` name still names nothing registered."""
     import keras
     from keras.src.applications import convnext, inception_resnet_v2
 
     for cls in (convnext.LayerScale, inception_resnet_v2.CustomScaleLayer):
-        registered = keras.saving.get_registered_name(cls)
-        assert registered == cls.__name__
-        assert keras.saving.get_registered_object(registered) is None
+        assert keras.saving.get_registered_object(keras.saving.get_registered_name(cls)) is None
 
-    imports = "keras.src.applications.convnext,keras.src.applications.inception_resnet_v2"
-    unregistered = "no layer is registered as"
-    for type_name, message in [
-        ("keras.src.applications.convnext>LayerScale", unregistered),
-        ("keras.src.applications.inception_resnet_v2>CustomScaleLayer", unregistered),
-        ("LayerScale", "unknown layer type 'LayerScale'"),
-    ]:
-        spec = tmp_path / "scaled.yaml"
-        spec.write_text(
-            SPEC_TEMPLATE.format(
-                layers=f"  - {type_name}: {{name: scaled}}\n", output="scaled"
-            )
-        )
-        code, _, err = run(capsys, "--import", imports, "summary", spec)
-        assert code == 2 and message in err, err
-        assert "Traceback" not in err
+    text = SPEC_TEMPLATE.format(
+        layers="  - LayerScale: {init_values: 0.5, projection_dim: 3, name: scaled}\n"
+        "  - CustomScaleLayer: {scale: 0.25, name: scaled2, inputs: [dense, scaled]}\n",
+        output="scaled2",
+    )
+    model = api.build(text)
+    assert type(model.get_layer("scaled")) is convnext.LayerScale
+    assert type(model.get_layer("scaled2")) is inception_resnet_v2.CustomScaleLayer
+    with pytest.raises(SpecError, match="no layer is registered as"):
+        api.build(text.replace("- LayerScale:", "- keras.src.applications.convnext>LayerScale:"))
 
 
 # --- the Python API -------------------------------------------------------------------

@@ -966,7 +966,7 @@ def _choose_written_names(layers, input_names, referenced):
             )
             for entry in layers
         ]
-        names, _ = assign_names(probes, taken=input_names)
+        names, _, _ = assign_names(probes, taken=input_names)
         wrong = [
             entry
             for entry, probe in zip(layers, probes)

@@ -12,9 +12,12 @@ exception stays chained (`__cause__`) for `kerasblocks --debug`.
 """
 
 import copy
+import functools
 import re
 
 from kerasblocks.errors import Diagnostic, SourceLocation, SpecError
+from kerasblocks.spec import ops
+from kerasblocks.spec.graph import NestedLayer, Ref
 
 # Layers that combine several same-shaped inputs element-wise.
 _ELEMENTWISE_MERGE_TYPES = frozenset(
@@ -41,18 +44,23 @@ def build_model(graph, *, resolve=None):
     Returns:
         A `keras.Model` named `graph.name` whose layers carry the spec's layer
         names. One input (output) is passed as a tensor, several as a list in
-        spec order.
+        spec order (a dict for a spec whose `outputs` is a mapping).
 
     Raises:
         SpecError: a layer refused its arguments or its inputs; the error sits
             at the node's line and shows the input shapes.
     """
+    return _build(graph, resolve)[0]
+
+
+def _build(graph, resolve):
+    """(model, {node name: the layer object that node made}) for `graph`."""
     import keras
 
     if resolve is None:
         from kerasblocks.spec.registry import resolve
 
-    tensors = {}
+    tensors = {}  # node name -> what its call returned
     for input_node in graph.inputs:
         try:
             tensors[input_node.name] = keras.Input(
@@ -63,20 +71,32 @@ def build_model(graph, *, resolve=None):
                 f"input '{input_node.name}': {_keras_reason(error)}", input_node.location
             ) from error
 
+    layers = {}  # node name -> layer, for the nodes that own one
     for node in graph.layers:
-        layer = _construct_layer(node, resolve)
-        inputs = [_tensor_for(graph, node, name, tensors) for name in node.inputs]
+        if ops.is_op_name(node.type):
+            call = functools.partial(ops.apply_op, node.type, node.name, static=node.arguments)
+        elif node.shares is not None:
+            call = layers[node.shares]
+        else:
+            call = layers[node.name] = _construct_layer(node, resolve)
+        args = [_call_value(graph, node, value, tensors) for value in node.args]
+        kwargs = {key: _call_value(graph, node, value, tensors) for key, value in node.kwargs.items()}
         try:
-            tensors[node.name] = layer(inputs[0] if len(inputs) == 1 else inputs)
+            tensors[node.name] = call(*args, **kwargs)
         except Exception as error:  # any refusal is reported at the node's line
+            inputs = [(ref, _tensor_for(graph, node, ref, tensors)) for ref in node.refs]
             raise _call_error(node, inputs, error) from error
 
     model_inputs = [tensors[node.name] for node in graph.inputs]
-    model_outputs = [_tensor_for(graph, None, name, tensors) for name in graph.outputs]
+    model_outputs = [_tensor_for(graph, None, ref, tensors) for ref in graph.output_refs]
+    if graph.output_dict:
+        model_outputs = dict(zip(graph.outputs, model_outputs, strict=True))
+    elif len(model_outputs) == 1:
+        model_outputs = model_outputs[0]
     try:
-        return keras.Model(
+        model = keras.Model(
             inputs=model_inputs[0] if len(model_inputs) == 1 else model_inputs,
-            outputs=model_outputs[0] if len(model_outputs) == 1 else model_outputs,
+            outputs=model_outputs,
             name=graph.name,
         )
     except Exception as error:
@@ -84,6 +104,7 @@ def build_model(graph, *, resolve=None):
             f"could not assemble model '{graph.name}': {_keras_reason(error)}",
             SourceLocation(file=graph.file),
         ) from error
+    return model, layers
 
 
 def layer_parameter_counts(graph, *, resolve=None):
@@ -110,8 +131,10 @@ def layer_parameter_counts(graph, *, resolve=None):
     queued = list(global_state.get_global_attribute(queue, None) or [])
     try:
         with keras.StatelessScope(initialize_variables=False):
-            model = build_model(graph, resolve=resolve)
-        return {node.name: model.get_layer(node.name).count_params() for node in graph.layers}
+            _, layers = _build(graph, resolve)
+        # From the layers made, not the model: a layer whose output is unused
+        # is not in the model, and a shared layer counts once.
+        return {name: layer.count_params() for name, layer in layers.items()}
     finally:
         global_state.set_global_attribute(queue, queued)
 
@@ -126,11 +149,11 @@ def check_parameter_count(graph, limit, *, resolve=None):
     total = sum(counts.values())
     if total <= limit:
         return total
-    largest = max(graph.layers, key=lambda node: counts[node.name])  # the first, on a tie
+    largest = max(graph.layers, key=lambda node: counts.get(node.name, 0))  # the first, on a tie
     raise SpecError(
         f"the model would have {total:,} parameters ({_format_bytes(total * 4)} as float32), "
         f"over the limit of {limit:,}; the largest layer, '{largest.name}', has "
-        f"{counts[largest.name]:,}",
+        f"{counts.get(largest.name, 0):,}",
         largest.location,
         hint="check that layer's sizes (units, filters, input size); "
         "raise the limit with --max-parameters if the model is meant to be this big",
@@ -146,38 +169,106 @@ def _format_bytes(count):
 
 def _construct_layer(node, resolve):
     """`resolve(node.type)(name=node.name, **node.arguments)`, errors located."""
+    layer_class = _resolved(node, node.type, resolve)
     try:
-        layer_class = resolve(node.type)
+        return layer_class(name=node.name, **_constructor_arguments(node, node.arguments, resolve))
+    except Exception as error:
+        raise _constructor_error(node, error) from error
+
+
+def _resolved(node, type_name, resolve):
+    try:
+        return resolve(type_name)
     except SpecError as error:
         # The registry does not know where the name was written; we do.
         raise SpecError(
             [Diagnostic(d.message, node.location, d.hint, d.severity) for d in error.diagnostics]
         ) from error
 
-    # Expansion may share one dict (say a `defaults` regularizer) between many
-    # nodes; copy containers so no constructor can change another node's value.
-    arguments = {
-        key: copy.deepcopy(value) if isinstance(value, (dict, list)) else value
-        for key, value in node.arguments.items()
-    }
+
+def _constructor_arguments(node, arguments, resolve):
+    """Keyword arguments for a constructor, with nested layers made.
+
+    Expansion may share one dict (say a `defaults` regularizer) between many
+    nodes; containers are copied so no constructor can change another node's
+    value.
+    """
+    made = {}
+    for key, value in arguments.items():
+        if isinstance(value, (NestedLayer, list)) and _holds_nested(value):
+            made[key] = _nested(node, value, resolve)
+        elif isinstance(value, (dict, list)):
+            made[key] = copy.deepcopy(value)
+        else:
+            made[key] = value
+    return made
+
+
+def _holds_nested(value):
+    return isinstance(value, NestedLayer) or (
+        isinstance(value, list) and any(_holds_nested(item) for item in value)
+    )
+
+
+def _nested(node, value, resolve):
+    """A `NestedLayer` (or a list of them) -> layer objects."""
+    if isinstance(value, list):
+        return [_nested(node, item, resolve) for item in value]
+    layer_class = _resolved(node, value.type, resolve)
     try:
-        return layer_class(name=node.name, **arguments)
+        return layer_class(**_constructor_arguments(node, value.arguments, resolve))
     except Exception as error:
-        raise _constructor_error(node, error) from error
+        raise SpecError(
+            f"{_describe_node(node)}: its {value.type} argument: {_keras_reason(error)}",
+            node.location,
+        ) from error
 
 
-def _tensor_for(graph, node, name, tensors):
+def _call_value(graph, node, value, tensors):
+    """A call argument: a `Ref` -> its tensor, lists element-wise, constants as written."""
+    if isinstance(value, Ref):
+        return _tensor_for(graph, node, value, tensors)
+    if isinstance(value, list):
+        return [_call_value(graph, node, item, tensors) for item in value]
+    return value
+
+
+def _tensor_for(graph, node, ref, tensors):
+    """The tensor `ref` names: a node's output, or one of its outputs."""
+    where = node.location if node is not None else SourceLocation(file=graph.file)
+    user = f"layer '{node.name}'" if node is not None else "outputs"
     try:
-        return tensors[name]
+        value = tensors[ref.node]
     except KeyError:
         # Expansion guarantees names are defined before use; this only fires
         # for hand-made graphs.
-        where = node.location if node is not None else SourceLocation(file=graph.file)
-        user = f"layer '{node.name}'" if node is not None else "outputs"
         raise SpecError(
-            f"{user} refers to '{name}', which is not an input or an earlier layer",
+            f"{user} refers to '{ref.node}', which is not an input or an earlier layer",
             where,
         ) from None
+    several = isinstance(value, (list, tuple, dict))
+    if ref.output is None:
+        if not several:
+            return value
+        choices = list(value) if isinstance(value, dict) else range(len(value))
+        raise SpecError(
+            f"{user} takes '{ref.node}', which has {len(value)} outputs; say which one",
+            where,
+            hint="refer to one output as " + " or ".join(f"{ref.node}.{key}" for key in choices),
+        )
+    if isinstance(value, dict) and ref.output in value:
+        return value[ref.output]
+    if isinstance(value, (list, tuple)) and isinstance(ref.output, int) and ref.output < len(value):
+        return value[ref.output]
+    count = len(value) if several else 1
+    raise SpecError(
+        f"{user} takes '{ref}', but '{ref.node}' has {count} "
+        f"{'output' if count == 1 else 'outputs'}"
+        + (f" ({ref.node}.0 to {ref.node}.{count - 1})" if count > 1 else ""),
+        where,
+        hint=None if several else f"refer to it as '{ref.node}'; layers such as LSTM have "
+        "more outputs with return_state: true",
+    )
 
 
 def _constructor_error(node, error):
@@ -220,9 +311,12 @@ def _argument_named_in(reason, arguments):
 
 
 def _call_error(node, inputs, error):
-    """A `SpecError` for `layer(inputs)` failing, with every input's shape."""
-    shapes = [tuple(tensor.shape) for tensor in inputs]
-    received = _describe_inputs(node.inputs, shapes)
+    """A `SpecError` for `layer(inputs)` failing, with every input's shape.
+
+    inputs: [(Ref, tensor)] for each tensor the call took.
+    """
+    shapes = [tuple(tensor.shape) for _, tensor in inputs]
+    received = _describe_inputs([str(ref) for ref, _ in inputs], shapes)
     reason = _keras_reason(error)
     message = f"{_describe_node(node)} got {received}"
     if "zero or negative" in reason:
@@ -257,6 +351,8 @@ def _describe_node(node):
 def _describe_inputs(names, shapes):
     """Says what a node got: "shape (None, 8) from 'a'" or "shapes ... and ..."."""
     parts = [f"{_format_shape(shape)} from '{name}'" for name, shape in zip(names, shapes)]
+    if not parts:
+        return "no tensor inputs"
     if len(parts) == 1:
         return f"shape {parts[0]}"
     return "shapes " + ", ".join(parts[:-1]) + " and " + parts[-1]
@@ -349,7 +445,7 @@ def _merge_hint(node, shapes):
     if other_index is None or len(shapes[other_index]) != len(first):
         return f"{node.type} needs inputs of the same rank and shape"
     other = shapes[other_index]
-    names = (node.inputs[0], node.inputs[other_index])
+    names = (str(node.refs[0]), str(node.refs[other_index]))
 
     concat_axis = None
     if node.type in _CONCATENATE_TYPES:

@@ -9,8 +9,10 @@ used. Everything that depends on values (expressions, names, inputs, required
 arguments) is checked by the expansion.
 """
 
+import re
+
 from kerasblocks.errors import Diagnostic
-from kerasblocks.spec import registry
+from kerasblocks.spec import ops, registry
 from kerasblocks.spec.suggest import did_you_mean
 from kerasblocks.spec.syntax import (
     RESERVED_ARGUMENTS,
@@ -21,6 +23,7 @@ from kerasblocks.spec.syntax import (
     layer_of,
 )
 
+_OP_NAME_RE = re.compile(r"[a-z][a-z0-9_]*\Z")
 # Blocks using blocks using blocks ...: the longest chain allowed.
 MAX_BLOCK_DEPTH = 32
 
@@ -58,6 +61,11 @@ class _StaticChecker:
 
     def _check_block_definitions(self):
         for block_name, block in self.blocks.items():
+            if "output" in block and "outputs" in block:
+                self._error(
+                    f"block {block_name} gives both `output` and `outputs`; keep one",
+                    self.document.key_location(("blocks", block_name, "outputs")),
+                )
             if registry.signature(block_name) is not None:
                 self._error(
                     f"block '{block_name}' has the name of a layer type; give it another name",
@@ -99,6 +107,17 @@ class _StaticChecker:
             if is_use:
                 self.uses.setdefault(user, []).append((type_name, location))
             return True
+        if _OP_NAME_RE.match(type_name):
+            if not ops.is_op_name(type_name):  # an op's arguments are checked when expanded
+                self._error(
+                    f"unknown op '{type_name}'{did_you_mean(type_name, ops.op_names())}",
+                    location,
+                    hint="ops are the keras.ops functions listed in the README (add, mean, ...); "
+                    "layer types start with a capital letter",
+                )
+            elif not is_use:
+                self._error(f"defaults cannot be given for the op '{type_name}'", location)
+            return False
         signature = registry.signature(type_name)
         if signature is not None:
             if signature.refused:

@@ -26,19 +26,24 @@ import dataclasses
 
 from kerasblocks.errors import Diagnostic, SourceLocation, SpecError, format_key_path
 from kerasblocks.spec import arguments as argument_values
-from kerasblocks.spec import registry
+from kerasblocks.spec import ops, registry
 from kerasblocks.spec.checks import MAX_BLOCK_DEPTH, check_document
 from kerasblocks.spec.expressions import ExpressionError, single_name, substitute_all
-from kerasblocks.spec.graph import ArgumentOrigin, Graph, InputNode, LayerNode
+from kerasblocks.spec.graph import ArgumentOrigin, Graph, InputNode, LayerNode, NestedLayer, Ref
 from kerasblocks.spec.load import load_spec
 from kerasblocks.spec.naming import AutoName, assign_names, to_snake_case
 from kerasblocks.spec.schema import check_schema
 from kerasblocks.spec.scope import Binding, FailedValue, NameScope, ValueScope
 from kerasblocks.spec.suggest import did_you_mean
 from kerasblocks.spec.syntax import (
+    CALL_KEY,
     DEFAULT_BLOCK_INPUTS,
     INPUTS_KEY,
+    LAYER_ARGUMENTS,
     NAME_KEY,
+    POSITIONAL_KEY,
+    RESERVED_ARGUMENTS,
+    SHARE_KEY,
     NODE_NAME_RE,
     REQUIRED,
     WHEN_KEY,
@@ -119,9 +124,45 @@ class _PendingLayer:
     definition: SourceLocation
     location: SourceLocation
     blocks: tuple
-    inputs: list = dataclasses.field(default_factory=list)
+    use_parts: tuple = ()  # name parts of the block uses it sits in
+    args: list = dataclasses.field(default_factory=list)  # _PendingRef leaves
+    kwargs: dict = dataclasses.field(default_factory=dict)
+    shares: "_PendingLayer | None" = None
     arguments: dict = dataclasses.field(default_factory=dict)
     origins: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def refs(self):
+        return list(_refs_in((self.args, list(self.kwargs.values()))))
+
+
+@dataclasses.dataclass(frozen=True)
+class _PendingRef:
+    """One output of a pending layer or model input; becomes a `Ref`."""
+
+    node: object  # _PendingLayer or InputNode
+    output: int | str | None = None
+
+
+@dataclasses.dataclass(eq=False)
+class _BlockUse:
+    """What a block use's name refers to: its outputs and its inner names."""
+
+    block: str
+    names: NameScope  # the names inside this use: `use.inner`
+    outputs: list  # a _PendingRef per block output (None where one failed)
+    output_names: tuple  # the block's `outputs` as written: `use.h`
+    layers: list  # the _PendingLayers this use made, in order
+    values: ValueScope  # its params, for a use that shares it
+    location: SourceLocation
+
+
+def _refs_in(value):
+    if isinstance(value, _PendingRef):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _refs_in(item)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,9 +208,8 @@ class _Expander:
         context = _Context(values=self.globals, names=names, defaults={})
         context = self._with_defaults(context, self.data.get("defaults"), ("defaults",))
         try:
-            last = self._expand_list(
-                self.data["layers"], ("layers",), context, inputs[0] if len(inputs) == 1 else None
-            )
+            first = _PendingRef(inputs[0]) if len(inputs) == 1 else None
+            last = self._expand_list(self.data["layers"], ("layers",), context, first)
         except _ExpansionStopped:
             return None
         self.diagnostics += names.finish()
@@ -269,7 +309,7 @@ class _Expander:
     # --- one use of a layer or block type ---------------------------------------
 
     def _use(self, type_name, arguments, arguments_path, location, context, previous, source):
-        """Expands `- Type: arguments`; returns the node that the next entry takes."""
+        """Expands `- Type: arguments`; returns the reference the next entry takes."""
         name = self._layer_name(arguments, arguments_path, context)
         if not self._switched_on(arguments, arguments_path, context.values):
             if name is not None:
@@ -278,9 +318,10 @@ class _Expander:
             return previous
         if name is not None and not self._name_is_free(context.names, name, location):
             name = None  # reported; an automatic name avoids follow-on clashes
+        shared = self._shared(type_name, arguments, arguments_path, context)
         if type_name in self.blocks:
             return self._use_block(
-                type_name, arguments, arguments_path, location, context, previous, name
+                type_name, arguments, arguments_path, location, context, previous, name, shared
             )
         node = _PendingLayer(
             type=type_name,
@@ -288,17 +329,262 @@ class _Expander:
             definition=location,
             location=context.use_site or location,
             blocks=context.blocks,
+            use_parts=context.prefix,
+            shares=shared,
         )
         self._add(node)
-        node.inputs = self._inputs(
-            arguments, arguments_path, location, context, previous, consumer=node
-        )
+        if ops.is_op_name(type_name):
+            self._op_call(node, arguments, arguments_path, location, context, previous)
+        else:
+            node.args, node.kwargs = self._layer_call(
+                type_name, arguments, arguments_path, location, context, previous, node
+            )
+            if shared is None:
+                node.arguments, node.origins = self._layer_arguments(
+                    type_name, arguments, arguments_path, location, context, source
+                )
         if name is not None:
             context.names.define(name, node, location)
-        node.arguments, node.origins = self._layer_arguments(
-            type_name, arguments, arguments_path, location, context, source
+        return _PendingRef(node)
+
+    def _shared(self, type_name, arguments, arguments_path, context):
+        """The layer (or block use) that `share:` names, checked; None if none or bad."""
+        if SHARE_KEY not in arguments:
+            return None
+        path = arguments_path + (SHARE_KEY,)
+        location = self.document.location(path)
+        binding = self._evaluate(arguments[SHARE_KEY], path, context.values, _Source("layer"))
+        if binding is None:
+            return None
+        if not isinstance(binding.value, str):
+            self._error(f"`share` names a layer, got {binding.value!r}", location)
+            return None
+        target = context.names.find(binding.value)
+        if target is None:
+            self._error(
+                f"no layer named '{binding.value}' to share in {context.names.description}"
+                f"{did_you_mean(binding.value, context.names.names())}",
+                location,
+                hint="`share` names an earlier layer (or block use) of the same type",
+            )
+            return None
+        if type_name in self.blocks:
+            if not isinstance(target, _BlockUse) or target.block != type_name:
+                self._error(
+                    f"'{binding.value}' is not a use of block {type_name}: a shared block use "
+                    "shares the layers of an earlier use of the same block",
+                    location,
+                )
+                return None
+            given = sorted(constructor_arguments(arguments))
+            if given:
+                self._error(
+                    f"a shared block use takes its params from '{binding.value}'; "
+                    f"remove {_quoted(given)}",
+                    self.document.key_location(arguments_path + (given[0],)),
+                )
+            return target
+        target_node = target.node if isinstance(target, _PendingRef) else target
+        if not isinstance(target_node, _PendingLayer):
+            what = "a block use" if isinstance(target, _BlockUse) else "a model input"
+            self._error(
+                f"'{binding.value}' is {what}, not a layer of type {type_name}", location
+            )
+            return None
+        if target_node.type != type_name or ops.is_op_name(type_name):
+            self._error(
+                f"{type_name} cannot share the layer of {target_node.type} "
+                f"'{binding.value}': a shared layer is used again as it is, with its type",
+                location,
+                hint=f"write `- {target_node.type}: {{share: {binding.value}}}`",
+            )
+            return None
+        given = sorted(key for key in constructor_arguments(arguments))
+        if given:
+            self._error(
+                f"a shared layer takes its settings from '{binding.value}'; remove "
+                f"{_quoted(given)}",
+                self.document.key_location(arguments_path + (given[0],)),
+            )
+        return target_node.shares or target_node
+
+    def _layer_call(self, type_name, arguments, arguments_path, location, context, previous, node):
+        """(args, kwargs) of a layer call, from `inputs`, `positional` and `call`."""
+        signature = registry.signature(type_name)
+        written = self._written_inputs(arguments, arguments_path, context)
+        if written is None:  # a chain: the previous output
+            ref = self._chained(previous, location, node)
+            args, kwargs = ([ref] if ref is not None else []), {}
+        elif isinstance(written.value, dict):
+            args, kwargs = self._named_call_inputs(
+                type_name, signature, arguments, arguments_path, written, context, node
+            )
+        else:
+            args, kwargs = [self._reference_tree(written, context, node)], {}
+            required = signature.required_call_arguments() if signature is not None else []
+            if isinstance(written.value, list) and len(required) > 1:
+                self._error(
+                    f"{type_name} takes its tensors as separate call arguments "
+                    f"({_quoted(required)}), not as one list",
+                    self.document.location(written.path),
+                    hint=f"name them: inputs: {{{', '.join(f'{a}: ...' for a in required)}}}",
+                )
+        if CALL_KEY in arguments:
+            kwargs.update(
+                self._call_options(type_name, signature, arguments, arguments_path, kwargs, context)
+            )
+        return args, kwargs
+
+    def _written_inputs(self, arguments, arguments_path, context):
+        """The evaluated `inputs` value with its path, or None when not written."""
+        if INPUTS_KEY not in arguments:
+            return None
+        path = arguments_path + (INPUTS_KEY,)
+        binding = self._evaluate(arguments[INPUTS_KEY], path, context.values, _Source("layer"))
+        if binding is None:
+            return _Written([], path)  # reported
+        value = binding.value
+        if value == [] or value == {}:
+            self._error("`inputs` names no layer", self.document.location(path))
+            return _Written([], path)
+        return _Written(value, path)
+
+    def _named_call_inputs(self, type_name, signature, arguments, arguments_path, written,
+                           context, node):
+        """Call arguments by name: the leading ones by position, the rest by keyword."""
+        entries = {}
+        for key, value in written.value.items():
+            key_path = written.path + (key,)
+            if signature is not None and not signature.accepts_call_argument(key):
+                self._unknown_call_argument(type_name, signature, key, key_path)
+                continue
+            entries[key] = self._reference_tree(_Written(value, key_path), context, node)
+        if signature is not None:
+            missing = [
+                name for name in signature.required_call_arguments() if name not in written.value
+            ]
+            if missing:
+                self._error(
+                    f"{type_name} needs call {_plural('argument', missing)} {_quoted(missing)} "
+                    "in `inputs`",
+                    self.document.location(written.path),
+                )
+        count = self._positional_count(signature, arguments, arguments_path, written, context)
+        # By position in the order of the call's parameters, as Python binds them.
+        order = list(signature.call_arguments) if signature is not None else list(written.value)
+        by_position = [name for name in order[:count] if name in entries]
+        args = [entries[name] for name in by_position]
+        return args, {key: value for key, value in entries.items() if key not in by_position}
+
+    def _positional_count(self, signature, arguments, arguments_path, written, context):
+        if POSITIONAL_KEY in arguments:
+            path = arguments_path + (POSITIONAL_KEY,)
+            binding = self._evaluate(arguments[POSITIONAL_KEY], path, context.values,
+                                     _Source("layer"))
+            count = binding.value if binding is not None else 0
+            if isinstance(count, bool) or not isinstance(count, int) or not (
+                0 <= count <= len(written.value)
+            ):
+                self._error(
+                    f"`positional` counts the leading `inputs` passed by position: a whole "
+                    f"number from 0 to {len(written.value)}, got {count!r}",
+                    self.document.location(path),
+                )
+                return 0
+            return count
+        if signature is None:
+            return 1  # a plugin: its main input by position, the rest by keyword
+        return signature.positional_count(written.value)
+
+    def _unknown_call_argument(self, type_name, signature, key, path):
+        suggestion = did_you_mean(key, signature.call_arguments)
+        known = ", ".join(signature.call_arguments)
+        hint = None if suggestion else f"{type_name}.call takes: {known}"
+        self._error(
+            f"{type_name}.call has no argument '{key}'{suggestion}",
+            self.document.key_location(path),
+            hint,
         )
-        return node
+
+    def _call_options(self, type_name, signature, arguments, arguments_path, kwargs, context):
+        """`call: {use_causal_mask: true, ...}`: constant keyword call arguments."""
+        path = arguments_path + (CALL_KEY,)
+        binding = self._evaluate(arguments[CALL_KEY], path, context.values, _Source("layer"))
+        if binding is None:
+            return {}
+        if not isinstance(binding.value, dict):
+            self._error(
+                f"`call` is a mapping of call options, got {binding.value!r}",
+                self.document.location(path),
+            )
+            return {}
+        written_inputs = arguments.get(INPUTS_KEY)
+        tensors = set(written_inputs) if isinstance(written_inputs, dict) else set()
+        options = {}
+        for key, value in binding.value.items():
+            key_path = path + (key,)
+            if signature is not None and not signature.accepts_call_argument(key):
+                self._unknown_call_argument(type_name, signature, key, key_path)
+            elif key in tensors:
+                self._error(
+                    f"'{key}' is given twice: in `inputs` and in `call`",
+                    self.document.key_location(key_path),
+                )
+            else:
+                options[key] = value
+        return options
+
+    def _op_call(self, node, arguments, arguments_path, location, context, previous):
+        """An op node: operands (tensors or constants) by position, static arguments."""
+        values = {}
+        for argument, raw in constructor_arguments(arguments).items():
+            binding = self._evaluate(
+                raw, arguments_path + (argument,), context.values, _Source("layer")
+            )
+            if binding is not None:
+                values[argument] = binding.value
+                node.origins[argument] = binding.origin
+        for argument, message, hint in ops.check_op_arguments(node.type, values):
+            where = (
+                self.document.key_location(arguments_path + (argument,))
+                if argument in values
+                else location
+            )
+            self._error(message, where, hint)
+        spec = ops.op_spec(node.type)
+        operands, static = ops.split_arguments(node.type, values)
+        # The first tensor operand, when not written, is the previous output.
+        chained = next((operand.name for operand in spec.operands if operand.tensor), None)
+        if chained in operands:
+            chained = None
+        given = [
+            index
+            for index, operand in enumerate(spec.operands)
+            if operand.name in operands or operand.name == chained
+        ]
+        args = []
+        for operand in spec.operands[: given[-1] + 1 if given else 0]:
+            if operand.name in operands:
+                value = operands[operand.name]
+                written = _Written(value, arguments_path + (operand.name,))
+                is_reference = operand.tensor and _is_reference_tree(value)
+                args.append(self._reference_tree(written, context, node) if is_reference else value)
+            elif operand.name == chained:
+                args.append(self._chained(previous, location, node))
+            else:  # an operand left out before a written one: its default
+                args.append(operand.default)
+        missing = [
+            operand.name
+            for operand in spec.operands[len(args) :]
+            if operand.required and operand.name != chained
+        ] + [operand.name for operand in spec.operands[: len(args)]
+             if operand.required and operand.name not in operands and operand.name != chained]
+        if missing:
+            self._error(f"{node.type} needs {_plural('operand', missing)} {_quoted(missing)}",
+                        location)
+        node.args = args
+        node.arguments = static
+        node.origins = {key: node.origins[key] for key in static if key in node.origins}
 
     def _layer_arguments(self, type_name, arguments, arguments_path, location, context, source):
         """Defaults merged with the layer's own arguments; checked and normalised."""
@@ -325,32 +611,96 @@ class _Expander:
                 f"{type_name} needs {_plural('argument', missing)} {_quoted(missing)}", location
             )
         for argument, value in values.items():
+            if argument in LAYER_ARGUMENTS:
+                values[argument] = self._nested_layer(value, arguments_path + (argument,))
+                continue
             values[argument], problem = argument_values.normalise(argument, value)
             if problem:
                 self._error(problem, origins[argument].location)
         return values, origins
 
-    def _use_block(self, block_name, arguments, arguments_path, location, context, previous, name):
+    def _nested_layer(self, value, path):
+        """`{LSTM: {units: 32}}` (a list of them for `cells`) -> `NestedLayer`, checked."""
+        if isinstance(value, list):
+            return [self._nested_layer(item, path + (index,)) for index, item in enumerate(value)]
+        if not (
+            isinstance(value, dict)
+            and len(value) == 1
+            and isinstance(next(iter(value.values())), (dict, type(None)))
+        ):
+            self._error(
+                f"a layer argument is a layer entry such as {{LSTM: {{units: 32}}}}, "
+                f"got {value!r}",
+                self.document.location(path),
+            )
+            return None
+        ((type_name, arguments),) = value.items()
+        arguments = dict(arguments or {})
+        type_location = self.document.key_location(path + (type_name,))
+        signature = registry.signature(type_name)
+        if signature is None and not registry.is_plugin_name(type_name):
+            names = registry.usable_type_names()
+            self._error(
+                f"unknown layer type '{type_name}'{did_you_mean(type_name, names)}", type_location
+            )
+            return None
+        if signature is not None and signature.refused:
+            self._error(signature.refused, type_location)
+            return None
+        for key in list(arguments):
+            key_location = self.document.key_location(path + (type_name, key))
+            if key in RESERVED_ARGUMENTS and key != NAME_KEY:
+                self._error(
+                    f"a layer given as an argument is not called in the graph: "
+                    f"'{key}' does not apply to it",
+                    key_location,
+                )
+                del arguments[key]
+            elif signature is not None and key != NAME_KEY and key not in signature.arguments:
+                self._error(
+                    f"{type_name} has no argument '{key}'"
+                    f"{did_you_mean(key, signature.arguments)}",
+                    key_location,
+                )
+                del arguments[key]
+        if signature is not None:
+            missing = [name for name in signature.required_arguments() if name not in arguments]
+            if missing:
+                self._error(
+                    f"{type_name} needs {_plural('argument', missing)} {_quoted(missing)}",
+                    type_location,
+                )
+        for key, item in arguments.items():
+            problem = argument_values.refusal(key, item)
+            if problem is None and key in LAYER_ARGUMENTS:
+                arguments[key] = self._nested_layer(item, path + (type_name, key))
+                continue
+            if problem is None:
+                arguments[key], problem = argument_values.normalise(key, item)
+            if problem:
+                self._error(problem, self.document.location(path + (type_name, key)))
+        return NestedLayer(type_name, arguments)
+
+    def _use_block(
+        self, block_name, arguments, arguments_path, location, context, previous, name, shared
+    ):
         if block_name in context.blocks or len(context.blocks) >= MAX_BLOCK_DEPTH:
             return previous  # a recursive block, or too deep; reported by the static checks
         block = self.blocks[block_name]
         block_path = ("blocks", block_name)
-        values = self._bind_params(block_name, block, arguments, arguments_path, location, context)
+        if shared is not None:
+            values = shared.values
+        else:
+            values = self._bind_params(
+                block_name, block, arguments, arguments_path, location, context
+            )
         declared_inputs = tuple(block.get("inputs") or DEFAULT_BLOCK_INPUTS)
-        errors_before = self._error_count()
-        inputs = self._inputs(arguments, arguments_path, location, context, previous, consumer=None)
-        if len(inputs) != len(declared_inputs) and self._error_count() == errors_before:
-            expected = f"{len(declared_inputs)} {_plural('input', declared_inputs)}"
-            self._error(
-                f"block {block_name} takes {expected} ({', '.join(declared_inputs)}), "
-                f"got {len(inputs)}",
-                location,
-            )
+        inputs = self._block_inputs(
+            block_name, declared_inputs, arguments, arguments_path, location, context, previous
+        )
         names = NameScope(f"block {block_name}")
-        for index, input_name in enumerate(declared_inputs):  # missing ones: reported above
-            names.define(
-                input_name, inputs[index] if index < len(inputs) else _MISSING_INPUT, location
-            )
+        for input_name, ref in zip(declared_inputs, inputs, strict=True):
+            names.define(input_name, ref, location)
         use_name = name if name is not None else _auto_name(block_name)
         inner = dataclasses.replace(
             self._nested(context, arguments_path),
@@ -361,15 +711,84 @@ class _Expander:
             blocks=context.blocks + (block_name,),
         )
         inner = self._with_defaults(inner, block.get("defaults"), block_path + ("defaults",))
-        first_input = inputs[0] if len(declared_inputs) == 1 and inputs else None
+        first_layer = len(self.layers)
+        first_input = inputs[0] if len(declared_inputs) == 1 else None
+        if first_input is _MISSING_INPUT:
+            first_input = None
         last = self._expand_list(block["layers"], block_path + ("layers",), inner, first_input)
         self.diagnostics += names.finish()
-        output = self._block_output(block_name, block, names, last)
-        if _is_unnamed_layer_of(output, inner.prefix):
-            output.name_parts = inner.prefix  # an unnamed output layer takes the use's name
-        if name is not None and output is not None:
-            context.names.define(name, output, location)
-        return output
+        outputs, output_names = self._block_outputs(block_name, block, names, last)
+        if (
+            len(outputs) == 1
+            and outputs[0] is not None
+            and outputs[0].output is None
+            and _is_unnamed_layer_of(outputs[0].node, inner.prefix)
+        ):
+            outputs[0].node.name_parts = inner.prefix  # an unnamed output takes the use's name
+        use = _BlockUse(
+            block_name, names, outputs, output_names, self.layers[first_layer:], values, location
+        )
+        if shared is not None:
+            self._share_layers(use, shared, location)
+        if name is not None:
+            context.names.define(name, use, location)
+        return use
+
+    def _block_inputs(
+        self, block_name, declared, arguments, arguments_path, location, context, previous
+    ):
+        """A reference (or `_MISSING_INPUT`) for each declared input of a block."""
+        written = self._written_inputs(arguments, arguments_path, context)
+        if written is None:
+            given = [self._chained(previous, location, None)]
+        elif isinstance(written.value, dict):  # by the block's input names
+            given = []
+            for key in written.value:
+                if key not in declared:
+                    self._error(
+                        f"block {block_name} has no input '{key}'{did_you_mean(key, declared)}",
+                        self.document.key_location(written.path + (key,)),
+                        hint=f"its inputs: {', '.join(declared)}",
+                    )
+            missing = [input_name for input_name in declared if input_name not in written.value]
+            if missing and all(key in declared for key in written.value):
+                self._error(
+                    f"block {block_name} needs {_plural('input', missing)} {_quoted(missing)}",
+                    self.document.location(written.path),
+                )
+            return [
+                self._reference_tree(_Written(written.value[input_name],
+                                              written.path + (input_name,)), context, None)
+                if input_name in written.value
+                else _MISSING_INPUT
+                for input_name in declared
+            ]
+        else:
+            tree = self._reference_tree(written, context, None)
+            given = tree if isinstance(written.value, list) else [tree]
+        if len(given) != len(declared):
+            self._error(
+                f"block {block_name} takes {len(declared)} {_plural('input', declared)} "
+                f"({', '.join(declared)}), got {len(given)}",
+                location,
+            )
+        given = [_MISSING_INPUT if ref is None else ref for ref in given]
+        return (given + [_MISSING_INPUT] * len(declared))[: len(declared)]
+
+    def _share_layers(self, use, shared, location):
+        """Makes every layer of `use` call the layer of the same place in `shared`."""
+        mine = [node for node in use.layers if not ops.is_op_name(node.type)]
+        theirs = [node for node in shared.layers if not ops.is_op_name(node.type)]
+        if len(mine) != len(theirs):  # the same params give the same layers
+            self._error(
+                f"this use of block {use.block} has {len(mine)} layers where the use it "
+                f"shares has {len(theirs)}",
+                location,
+            )
+            return
+        for node, owner in zip(mine, theirs, strict=True):
+            node.shares = owner.shares or owner
+            node.arguments, node.origins = {}, {}
 
     def _bind_params(self, block_name, block, arguments, arguments_path, location, context):
         """The value scope of a block body: the vars plus the params of this use."""
@@ -412,19 +831,29 @@ class _Expander:
             )
         return ValueScope(bindings, parent=self.globals, failed=failed)
 
-    def _block_output(self, block_name, block, names, last):
-        output_name = block.get("output")
-        if output_name is None:
-            return last
-        node = names.find(output_name)
-        if node is None:
-            suggestion = did_you_mean(output_name, names.names())
-            self._error(
-                f"block {block_name} has no layer named '{output_name}'{suggestion}",
-                self.document.location(("blocks", block_name, "output")),
-            )
-            return last
-        return node
+    def _block_outputs(self, block_name, block, names, last):
+        """([_PendingRef or None], names as written) of a block use's outputs."""
+        if "outputs" in block:
+            written, paths = block["outputs"], [
+                ("blocks", block_name, "outputs", index) for index in range(len(block["outputs"]))
+            ]
+        elif "output" in block:
+            written, paths = [block["output"]], [("blocks", block_name, "output")]
+        else:
+            return [self._as_ref(last, "the block's last layer", None)], ()
+        outputs = []
+        for text, path in zip(written, paths, strict=True):
+            location = self.document.location(path)
+            if names.find(text) is None and names.find(text.split(".")[0]) is None:
+                self._error(
+                    f"block {block_name} has no layer named '{text}'"
+                    f"{did_you_mean(text, names.names())}",
+                    location,
+                )
+                outputs.append(None)
+            else:
+                outputs.append(self._reference(names, text, location, None))
+        return outputs, tuple(written)
 
     def _switched_on(self, mapping, path, values):
         """Whether an entry with an optional `when` condition is in the model.
@@ -484,42 +913,108 @@ class _Expander:
         self._error(message, location, hint)
         return False
 
-    def _inputs(self, arguments, arguments_path, location, context, previous, consumer):
-        """The nodes a layer or block use takes: its `inputs:`, else the previous one."""
-        if INPUTS_KEY not in arguments:
-            if previous is None:
+    def _chained(self, previous, location, consumer):
+        """The previous output, taken by a layer that names no `inputs`."""
+        if previous is None:
+            self._error(
+                "this layer has no input: there is no single previous layer or input to take",
+                location,
+                hint="say which it takes with `inputs: name` (or a list of names)",
+            )
+            return None
+        if previous is _MISSING_INPUT:
+            return None
+        return self._as_ref(previous, "the previous entry", location)
+
+    def _reference_tree(self, written, context, consumer):
+        """A reference, or (nested) lists of them, as written in `inputs`."""
+        value, path = written.value, written.path
+        if isinstance(value, list):
+            return [
+                self._reference_tree(_Written(item, path + (index,)), context, consumer)
+                for index, item in enumerate(value)
+            ]
+        location = self.document.location(path)
+        if not isinstance(value, str):
+            self._error(f"inputs are layer or input names, got {value!r}", location)
+            return None
+        return self._reference(context.names, value, location, consumer)
+
+    def _reference(self, names, text, location, consumer):
+        """`name`, `name.1` or `use.inner` -> `_PendingRef`; None if not found (reported)."""
+        target, rest = names.find(text), []
+        if target is None:
+            parts = text.split(".")
+            for cut in range(len(parts) - 1, 0, -1):  # the longest defined head
+                target = names.find(".".join(parts[:cut]))
+                if target is not None:
+                    rest = parts[cut:]
+                    break
+            else:
+                target = names.refer(parts[0] if len(parts) > 1 else text, location, consumer)
+                if target is None:
+                    return None  # judged by names.finish()
+        for part in rest:
+            target = self._output_of(target, part, text, location)
+            if target is None:
+                return None
+        return self._as_ref(target, f"'{text}'", location)
+
+    def _output_of(self, target, part, text, location):
+        """One step of a dotted reference: an output index, or a name in a block use."""
+        if target is _MISSING_INPUT:
+            return None
+        if isinstance(target, _BlockUse):
+            count = len(target.outputs)
+            if part.isdigit():
+                if int(part) < count:
+                    return target.outputs[int(part)]
                 self._error(
-                    "this layer has no input: there is no single previous layer or input to take",
+                    f"'{text}': this use of block {target.block} has {count} "
+                    f"{_plural('output', range(count))} (0 to {count - 1})",
                     location,
-                    hint="say which it takes with `inputs: name` (or a list of names)",
                 )
-                return []
-            return [previous]
-        path = arguments_path + (INPUTS_KEY,)
-        binding = self._evaluate(arguments[INPUTS_KEY], path, context.values, _Source("layer"))
-        if binding is None:
-            return []
-        references = binding.value if isinstance(binding.value, list) else [binding.value]
-        if not references:
-            self._error("`inputs` names no layer", self.document.location(path))
-            return []
-        paths = (
-            [path + (index,) for index in range(len(references))]
-            if isinstance(binding.value, list)
-            else [path]
-        )
-        nodes = []
-        for reference, reference_path in zip(references, paths, strict=True):
-            reference_location = self.document.location(reference_path)
-            if not isinstance(reference, str):
+                return None
+            if part in target.output_names:
+                return target.outputs[target.output_names.index(part)]
+            inner = target.names.find(part)
+            if inner is None:
                 self._error(
-                    f"inputs are layer or input names, got {reference!r}", reference_location
+                    f"'{text}': block {target.block} has no layer or output named '{part}'"
+                    f"{did_you_mean(part, target.names.names())}",
+                    location,
                 )
-                continue
-            node = context.names.refer(reference, reference_location, consumer)
-            if node is not None and node is not _MISSING_INPUT:
-                nodes.append(node)
-        return nodes
+            return inner
+        node = target.node if isinstance(target, _PendingRef) and target.output is None else target
+        if isinstance(node, _PendingLayer) and part.isdigit():
+            return _PendingRef(node, int(part))
+        if isinstance(node, _PendingLayer):
+            message = f"'{text}': outputs of a layer are numbered from 0, as in '{text.rsplit('.', 1)[0]}.1'"
+        elif isinstance(node, InputNode):
+            message = f"'{text}': model input '{node.name}' has one output"
+        else:
+            message = f"'{text}' refers to one output of an output"
+        self._error(message, location)
+        return None
+
+    def _as_ref(self, target, what, location):
+        """A `_PendingRef` for what a name stands for; a block use gives its one output."""
+        if target is None or target is _MISSING_INPUT:
+            return None
+        if isinstance(target, _PendingRef):
+            return target
+        if isinstance(target, _BlockUse):
+            if len(target.outputs) == 1:
+                return target.outputs[0]
+            self._error(
+                f"{what} is a use of block {target.block}, which has {len(target.outputs)} "
+                "outputs; say which one",
+                location or target.location,
+                hint=f"refer to <use name>.0 .. .{len(target.outputs) - 1}, or to an output "
+                f"by name ({', '.join(target.output_names)})",
+            )
+            return None
+        return _PendingRef(target)  # a layer or a model input
 
     # --- model inputs and outputs -----------------------------------------------
 
@@ -568,19 +1063,23 @@ class _Expander:
         return binding.value
 
     def _model_outputs(self, names, last):
+        """[(output name, _PendingRef)]; a mapping of `outputs` makes a dict model."""
         if "outputs" not in self.data:
-            return [last] if last is not None else []
+            ref = self._as_ref(last, "the last entry", self.document.location(("layers",)))
+            return [(None, ref)] if ref is not None else []
         written = self.data["outputs"]
-        if isinstance(written, list):  # each item: a name, or {name: ..., when: ...}
-            items = [(item, ("outputs", index)) for index, item in enumerate(written)]
+        if isinstance(written, dict):  # {key: reference}: the model returns a dict
+            items = [(item, ("outputs", key), key) for key, item in written.items()]
+        elif isinstance(written, list):  # each item: a name, or {name: ..., when: ...}
+            items = [(item, ("outputs", index), None) for index, item in enumerate(written)]
         else:  # one name, or an expression giving one or a list of them
             binding = self._evaluate(written, ("outputs",), self.globals, _Source("layer"))
             if binding is None:
                 return []
             values = binding.value if isinstance(binding.value, list) else [binding.value]
-            items = [(value, None) for value in values]
+            items = [(value, None, None) for value in values]
         outputs = []
-        for item, path in items:
+        for item, path, key in items:
             reference, reference_path = item, path
             if isinstance(item, dict):
                 if not self._switched_on(item, path, self.globals):
@@ -592,11 +1091,24 @@ class _Expander:
                     continue
                 reference = binding.value
             location = self.document.location(reference_path or ("outputs",))
-            node = names.find(reference) if isinstance(reference, str) else None
-            if node is not None:
-                outputs.append(node)
-            elif isinstance(reference, str) and names.switched_off_at(reference) is not None:
-                when = names.switched_off_at(reference)
+            ref = self._output_reference(names, reference, location)
+            if ref is not None:
+                outputs.append((key, ref))
+        if not outputs and self._error_count() == 0:
+            self._error(
+                "every output is left out by its `when`: the model has no output",
+                self.document.location(("outputs",)),
+            )
+        return outputs
+
+    def _output_reference(self, names, reference, location):
+        if not isinstance(reference, str):
+            self._error(f"no layer or input named {reference!r} for the outputs", location)
+            return None
+        head = reference.split(".")[0]
+        if names.find(reference) is None and names.find(head) is None:
+            when = names.switched_off_at(reference) or names.switched_off_at(head)
+            if when is not None:
                 self._error(
                     f"output '{reference}' is a layer left out by its `when` "
                     f"(at {when.line}:{when.column})",
@@ -606,52 +1118,70 @@ class _Expander:
             else:
                 self._error(
                     f"no layer or input named {reference!r} for the outputs"
-                    f"{did_you_mean(str(reference), names.names())}",
+                    f"{did_you_mean(reference, names.names())}",
                     location,
                 )
-        if not outputs and self._error_count() == 0:
-            self._error(
-                "every output is left out by its `when`: the model has no output",
-                self.document.location(("outputs",)),
-            )
-        return outputs
+            return None
+        return self._reference(names, reference, location, None)
 
     # --- the graph ----------------------------------------------------------------
 
     def _graph(self, inputs, outputs):
-        names, naming_errors = assign_names(self.layers, taken=[node.name for node in inputs])
+        names, naming_errors, render = assign_names(
+            self.layers, taken=[node.name for node in inputs]
+        )
         self.diagnostics += naming_errors
 
-        def name_of(node):
-            return node.name if isinstance(node, InputNode) else names[node]
+        def ref_of(pending):
+            node = pending.node
+            return Ref(node.name if isinstance(node, InputNode) else names[node], pending.output)
+
+        def converted(value):
+            if isinstance(value, _PendingRef):
+                return ref_of(value)
+            if isinstance(value, list):
+                return [converted(item) for item in value]
+            return value
 
         layers = tuple(
             LayerNode(
                 name=names[node],
                 type=node.type,
                 arguments=node.arguments,
-                inputs=tuple(name_of(upstream) for upstream in node.inputs),
+                args=tuple(converted(value) for value in node.args),
+                kwargs={key: converted(value) for key, value in node.kwargs.items()},
+                shares=names[node.shares] if node.shares is not None else None,
                 location=node.location,
                 argument_origins=node.origins,
                 definition=node.definition,
                 blocks=node.blocks,
+                block_uses=tuple(
+                    render(node.use_parts[: depth + 1]) for depth in range(len(node.use_parts))
+                ),
             )
             for node in self.layers
         )
-        self._warn_unused(inputs, outputs, names)
+        output_refs = tuple(ref_of(ref) for _, ref in outputs)
+        output_dict = isinstance(self.data.get("outputs"), dict)
+        output_names = tuple(
+            key if key is not None else str(ref) for (key, _), ref in zip(outputs, output_refs)
+        )
+        self._warn_unused(inputs, [ref for _, ref in outputs], names)
         model_name = self._evaluate(self.data["name"], ("name",), self.globals, _Source("layer"))
         return Graph(
             name=model_name.value if model_name else "model",
             inputs=tuple(inputs),
             layers=layers,
-            outputs=tuple(name_of(node) for node in outputs),
+            outputs=output_names,
+            output_refs=output_refs,
+            output_dict=output_dict,
             description=self.data.get("description", ""),
             train=self.data.get("train"),
         )
 
     def _warn_unused(self, inputs, outputs, names):
-        consumed = {id(node) for node in outputs}
-        consumed.update(id(upstream) for node in self.layers for upstream in node.inputs)
+        consumed = {id(ref.node) for ref in outputs}
+        consumed.update(id(ref.node) for node in self.layers for ref in node.refs)
         for node in inputs:
             if id(node) not in consumed:
                 self._warning(f"model input '{node.name}' is never used", node.location)
@@ -746,6 +1276,21 @@ class _Expander:
 
     def _error_count(self):
         return sum(diagnostic.severity == "error" for diagnostic in self.diagnostics)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Written:
+    """A value as written (after substitution) and its key path, for messages."""
+
+    value: object
+    path: tuple
+
+
+def _is_reference_tree(value):
+    """Whether an op operand is written as references (text), not a constant."""
+    if isinstance(value, list):
+        return bool(value) and all(_is_reference_tree(item) for item in value)
+    return isinstance(value, str)
 
 
 def _auto_name(type_name):

@@ -12,6 +12,9 @@ import re
 
 import yaml
 
+from kerasblocks.spec import ops, registry
+from kerasblocks.spec.calls import written_call, written_reference
+from kerasblocks.spec.graph import NestedLayer
 from kerasblocks.spec.parse import parse_value
 
 _PLAIN_TEXT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
@@ -38,7 +41,11 @@ def format_expanded(graph):
     lines.append("layers:")
     for node in graph.layers:
         lines.extend(_layer_lines(node))
-    lines.append(f"outputs: {flow(list(graph.outputs))}")
+    if graph.output_dict:
+        refs = {key: str(ref) for key, ref in zip(graph.outputs, graph.output_refs)}
+        lines.append(f"outputs: {flow(refs)}")
+    else:
+        lines.append(f"outputs: {flow([str(ref) for ref in graph.output_refs])}")
     if graph.train is not None:
         lines.append(yaml.safe_dump({"train": graph.train}, sort_keys=False).rstrip())
     return "\n".join(lines) + "\n"
@@ -49,8 +56,15 @@ def _layer_lines(node):
     if node.blocks:
         written += f", in block {' > '.join(node.blocks)} written at {node.definition}"
     lines = [f"  - {node.type}:  # {written}", f"      name: {flow(node.name)}"]
-    inputs = node.inputs[0] if len(node.inputs) == 1 else list(node.inputs)
-    lines.append(f"      inputs: {flow(inputs)}")
+    if node.shares is not None:
+        lines.append(f"      share: {flow(node.shares)}  # the layer of '{node.shares}' again")
+    if ops.is_op_name(node.type):
+        for operand, value in ops.written_operands(node.type, node.args).items():
+            lines.append(f"      {operand}: {flow(written_reference(value))}")
+    else:
+        call = written_call(registry.signature(node.type), node.args, node.kwargs)
+        for key, value in call.items():
+            lines.append(f"      {key}: {flow(value)}")
     for argument, value in node.arguments.items():
         line = f"      {argument}: {flow(value)}"
         origin = node.argument_origins.get(argument)
@@ -79,6 +93,8 @@ def flow(value):
         return _text(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(flow(item) for item in value) + "]"
+    if isinstance(value, NestedLayer):
+        return flow({value.type: value.arguments})
     if isinstance(value, dict):
         return (
             "{"

@@ -30,6 +30,34 @@ class ArgumentOrigin:
 
 
 @dataclasses.dataclass(frozen=True)
+class Ref:
+    """One output of a node: `conv1`, or `lstm.1` for one of several.
+
+    node: the name of an `InputNode` or `LayerNode`.
+    output: None for the node's output itself; an index (`lstm.1`: LSTM's
+        first state) or a key into the structure the node returns.
+    """
+
+    node: str
+    output: int | str | None = None
+
+    def __str__(self):
+        return self.node if self.output is None else f"{self.node}.{self.output}"
+
+
+@dataclasses.dataclass(frozen=True)
+class NestedLayer:
+    """A layer given as a constructor argument: `Bidirectional(layer=LSTM(32))`.
+
+    Written `layer: {LSTM: {units: 32}}`; built through the same closed
+    registry as any layer.
+    """
+
+    type: str
+    arguments: dict
+
+
+@dataclasses.dataclass(frozen=True)
 class InputNode:
     """A model input: `keras.Input(shape=shape, dtype=dtype, name=name)`."""
 
@@ -41,32 +69,66 @@ class InputNode:
 
 @dataclasses.dataclass(frozen=True)
 class LayerNode:
-    """One layer: `registry.resolve(type)(name=name, **arguments)(*inputs)`.
+    """One call of a layer (or of an op from the ops table).
+
+    Built as `layer = registry.resolve(type)(name=name, **arguments)`, then
+    `layer(*args, **kwargs)`, as a person writes it in Keras; one Keras
+    `Node` per `LayerNode`.
 
     type: a layer type name as the registry knows it (a Keras layer class name
         such as "Conv2D", a kerasblocks layer such as "InceptionBlock", or a
-        registered plugin).
+        registered plugin), or a lowercase op name of `kerasblocks.spec.ops`.
     arguments: constructor keyword arguments, fully evaluated plain Python /
         JSON-like values (no expressions left); initializers, regularizers etc.
-        as Keras accepts them (strings or {"class_name", "config"} dicts).
-    inputs: names of earlier `LayerNode`s or `InputNode`s, in call order. One
-        input is passed as a tensor, several as a list (Add, Concatenate).
+        as Keras accepts them (strings or {"class_name", "config"} dicts); a
+        layer-valued argument (Bidirectional's `layer`) is a `NestedLayer`.
+        For an op: its static arguments (`axis`, `keepdims`).
+    args: positional call arguments: each a `Ref`, a list of them (Add,
+        Concatenate take one list), or for an op a constant operand.
+    kwargs: keyword call arguments: `Ref`s or lists of them (`initial_state`,
+        `attention_mask`) and constant call options (`use_causal_mask`).
+    shares: the name of the earlier `LayerNode` whose layer object this call
+        uses again (one set of weights), or None for a layer of its own. A
+        sharing node has no arguments; its name names this call's output only.
     location: where the layer comes from in the main `layers` list: the layer
         entry itself, or for a layer inside a block the block use.
     argument_origins: {argument name: ArgumentOrigin}.
     definition: where the layer entry is written (inside the block body for
         a layer of a block); equals `location` outside blocks.
     blocks: names of the blocks the layer sits in, outermost first.
+    block_uses: the names of those block uses, outermost first (what the
+        layer's name is prefixed with): ("stage1", "stage1_unit2").
     """
 
     name: str
     type: str
     arguments: dict
-    inputs: tuple
+    args: tuple = ()
+    kwargs: dict = dataclasses.field(default_factory=dict)
+    shares: str | None = None
     location: SourceLocation = SourceLocation()
     argument_origins: dict = dataclasses.field(default_factory=dict)
     definition: SourceLocation | None = None
     blocks: tuple = ()
+    block_uses: tuple = ()
+
+    @property
+    def refs(self):
+        """Every `Ref` this call takes, in call order (positional, then keywords)."""
+        return tuple(_refs_in((self.args, tuple(self.kwargs.values()))))
+
+    @property
+    def inputs(self):
+        """The names of the nodes this call takes, in call order, each once."""
+        return tuple(dict.fromkeys(ref.node for ref in self.refs))
+
+
+def _refs_in(value):
+    if isinstance(value, Ref):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _refs_in(item)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,13 +138,19 @@ class Graph:
     name: str
     inputs: tuple  # of InputNode
     layers: tuple  # of LayerNode
-    outputs: tuple  # names of LayerNodes or InputNodes
+    outputs: tuple  # output names: dict keys, else the references as written ("lstm.1")
     description: str = ""
     file: str = "<spec>"
     source_text: str = ""  # the spec text, stored in saved models' metadata
     train: dict | None = None  # the spec's optional `train` section, untouched
     warnings: tuple = ()  # Diagnostics of severity "warning" found while expanding
     vars: dict = dataclasses.field(default_factory=dict)  # the var overrides expanded with
+    output_refs: tuple = ()  # the `Ref` of each output; default: the node each name names
+    output_dict: bool = False  # the model returns {name: tensor} instead of a list
+
+    def __post_init__(self):
+        if not self.output_refs:
+            object.__setattr__(self, "output_refs", tuple(Ref(name) for name in self.outputs))
 
     def node(self, name):
         for node in (*self.inputs, *self.layers):

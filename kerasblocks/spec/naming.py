@@ -45,7 +45,9 @@ def assign_names(nodes, taken=()):
         taken: names already in use (the model inputs).
 
     Returns:
-        ({node: name}, [Diagnostic]) — an error for each name used twice.
+        ({node: name}, [Diagnostic], render): an error for each name used
+        twice, and `render(parts)`, which gives the name of a prefix of some
+        node's parts (a block use: "stage1_unit2") as chosen for the nodes.
     """
     explicit = set(taken) | {
         SEPARATOR.join(node.name_parts) for node in nodes if _is_explicit(node.name_parts)
@@ -68,7 +70,7 @@ def assign_names(nodes, taken=()):
             )
         first_use.setdefault(name, node.definition)
         names[node] = name
-    return names, diagnostics
+    return names, diagnostics, chooser.render
 
 
 class _AutoNameChooser:

@@ -3,6 +3,9 @@
 A type name in a spec is one of:
 - a Keras layer class name in the signature table (`Conv2D`, `MaxPool2D`, ...);
 - a kerasblocks layer (`LRN`, `InceptionBlock`, ...; also `kerasblocks>LRN`);
+- a layer class of Keras' applications that Keras does not export
+  (`LayerScale`, `StochasticDepth`, `CustomScaleLayer`), from its module as
+  the generated table records it;
 - a third-party layer registered with
   `keras.saving.register_keras_serializable`, written as its registered name
   `package>ClassName`. Validation cannot see those without importing their
@@ -66,6 +69,10 @@ def resolve(type_name, location=None):
             import kerasblocks.layers
 
             return getattr(kerasblocks.layers, found.type_name)
+        if found.source == "keras.applications":  # the module comes from the table
+            import importlib
+
+            return getattr(importlib.import_module(found.module), found.type_name)
         import keras
 
         return getattr(keras.layers, found.type_name)
@@ -83,8 +90,9 @@ def _registered_layer(type_name, location):
         raise SpecError(
             f"no layer is registered as '{type_name}'",
             location,
-            hint="import the package that registers it "
-            "(keras.saving.register_keras_serializable) before building",
+            hint="import the package that registers it (keras.saving."
+            "register_keras_serializable): kerasblocks --import PACKAGE ..., or "
+            'imports=["PACKAGE"] in Python',
         )
     if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
         raise SpecError(

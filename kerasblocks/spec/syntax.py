@@ -14,7 +14,16 @@ INPUTS_KEY = "inputs"
 # `when: <condition>` on a layer, a block use, a repeat/stack/scope entry or an
 # output: the entry exists only when the condition is true.
 WHEN_KEY = "when"
-RESERVED_ARGUMENTS = (NAME_KEY, INPUTS_KEY, WHEN_KEY)
+# The call of a layer: `call: {use_causal_mask: true}` (constant call options),
+# `share: other` (call the layer object of `other` again), `positional: N`
+# (how many leading named `inputs` go by position).
+CALL_KEY = "call"
+SHARE_KEY = "share"
+POSITIONAL_KEY = "positional"
+RESERVED_ARGUMENTS = (NAME_KEY, INPUTS_KEY, WHEN_KEY, CALL_KEY, SHARE_KEY, POSITIONAL_KEY)
+# Constructor arguments that take a layer, written as a nested layer entry:
+# `Bidirectional: {layer: {LSTM: {units: 32}}}`.
+LAYER_ARGUMENTS = frozenset({"layer", "backward_layer", "cell", "cells"})
 # A block param declared `required` has no default.
 REQUIRED = "required"
 DEFAULT_BLOCK_INPUTS = ("input",)

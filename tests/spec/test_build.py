@@ -12,7 +12,7 @@ import pytest
 import kerasblocks
 from kerasblocks.errors import SourceLocation, SpecError
 from kerasblocks.spec.build import build_model
-from kerasblocks.spec.graph import ArgumentOrigin, Graph, InputNode, LayerNode
+from kerasblocks.spec.graph import ArgumentOrigin, Graph, InputNode, LayerNode, Ref
 
 layers = keras.layers
 FILE = "net.yaml"
@@ -33,11 +33,13 @@ def at(line, column=7):
 
 
 def layer(name, type_name, arguments=None, inputs=(), line=1, origins=None):
+    """A node called with one input, or with a list of several (Add, Concatenate)."""
+    refs = [Ref(input_name) for input_name in inputs]
     return LayerNode(
         name=name,
         type=type_name,
         arguments=dict(arguments or {}),
-        inputs=tuple(inputs),
+        args=(refs[0],) if len(refs) == 1 else (refs,),
         location=at(line),
         argument_origins=dict(origins or {}),
     )
@@ -45,11 +47,12 @@ def layer(name, type_name, arguments=None, inputs=(), line=1, origins=None):
 
 def graph(layer_nodes, inputs, outputs=None, name="net"):
     inputs = tuple(InputNode(n, tuple(shape), location=at(1)) for n, shape in inputs.items())
+    outputs = tuple(outputs or (layer_nodes[-1].name,))
     return Graph(
         name=name,
         inputs=inputs,
         layers=tuple(layer_nodes),
-        outputs=tuple(outputs or (layer_nodes[-1].name,)),
+        outputs=outputs,
         file=FILE,
     )
 

@@ -138,7 +138,7 @@ def test_types_are_named_in_plain_words():
 
 
 def test_block_definitions_are_checked():
-    text = MINIMAL + "blocks:\n  lower: {layers: [Flatten: {}]}\n  Good: {layers: [], outputs: x}\n"
+    text = MINIMAL + "blocks:\n  lower: {layers: [Flatten: {}]}\n  Good: {layers: [], outptu: x}\n"
     assert _errors(text) == [
         (
             6,
@@ -146,5 +146,5 @@ def test_block_definitions_are_checked():
             "key 'lower' must be a class-like name such as ConvBNReLU (a capital letter, then letters, digits, '_')",
         ),
         (7, 18, "'layers' must not be empty"),
-        (7, 22, "unknown key 'outputs' in block; did you mean 'output'?"),
+        (7, 22, "unknown key 'outptu' in block; did you mean 'output'?"),
     ]

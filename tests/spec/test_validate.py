@@ -142,7 +142,7 @@ def test_schema_errors_come_alone():
             "layers: [Dense: {units: 2}]\noutputs: 3\n"
         )
     assert [d.message for d in caught.value.diagnostics] == [
-        "'outputs' must be text or a list, not a number"
+        "'outputs' must be text or a list or a mapping, not a number"
     ]
 
 
