@@ -12,6 +12,7 @@ exception stays chained (`__cause__`) for `kerasblocks --debug`.
 """
 
 import copy
+import dataclasses
 import functools
 import re
 
@@ -73,14 +74,16 @@ def _build(graph, resolve):
 
     layers = {}  # node name -> layer, for the nodes that own one
     for node in graph.layers:
-        if ops.is_op_name(node.type):
-            call = functools.partial(ops.apply_op, node.type, node.name, static=node.arguments)
-        elif node.shares is not None:
-            call = layers[node.shares]
-        else:
-            call = layers[node.name] = _construct_layer(node, resolve)
         args = [_call_value(graph, node, value, tensors) for value in node.args]
         kwargs = {key: _call_value(graph, node, value, tensors) for key, value in node.kwargs.items()}
+        if ops.is_op_name(node.type):
+            call = functools.partial(_apply_op, node)
+        elif node.shares is not None:
+            call = layers[node.shares]
+        elif node.model is not None:
+            call = layers[node.name] = _nested_model(node, args, resolve)
+        else:
+            call = layers[node.name] = _construct_layer(node, resolve)
         try:
             tensors[node.name] = call(*args, **kwargs)
         except Exception as error:  # any refusal is reported at the node's line
@@ -174,6 +177,36 @@ def _construct_layer(node, resolve):
         return layer_class(name=node.name, **_constructor_arguments(node, node.arguments, resolve))
     except Exception as error:
         raise _constructor_error(node, error) from error
+
+
+def _apply_op(node, *operands):
+    return ops.apply_op(node.type, node.name, list(operands), node.arguments)
+
+
+def _nested_model(node, args, resolve):
+    """The nested model of a `model:` block use, its inputs shaped like the call's tensors."""
+    import keras
+
+    tensors = args[0] if len(node.model.inputs) > 1 else args[:1]
+    inputs = tuple(
+        dataclasses.replace(
+            input_node, shape=tuple(tensor.shape[1:]), dtype=keras.backend.standardize_dtype(
+                tensor.dtype)
+        )
+        for input_node, tensor in zip(node.model.inputs, tensors, strict=True)
+    )
+    if node.model.kind == "sequential":
+        (input_node,) = inputs
+        first = keras.Input(shape=input_node.shape, dtype=input_node.dtype, name=input_node.name)
+        layers = [_construct_layer(inner, resolve) for inner in node.model.layers]
+        try:
+            return keras.Sequential([first, *layers], name=node.name)
+        except Exception as error:
+            raise SpecError(
+                f"{_describe_node(node)}: {_keras_reason(error)}", node.location
+            ) from error
+    model, _ = _build(dataclasses.replace(node.model, inputs=inputs, name=node.name), resolve)
+    return model
 
 
 def _resolved(node, type_name, resolve):

@@ -38,6 +38,7 @@ from kerasblocks.spec.suggest import did_you_mean
 from kerasblocks.spec.syntax import (
     CALL_KEY,
     DEFAULT_BLOCK_INPUTS,
+    MODEL_KEY,
     INPUTS_KEY,
     LAYER_ARGUMENTS,
     NAME_KEY,
@@ -128,6 +129,7 @@ class _PendingLayer:
     args: list = dataclasses.field(default_factory=list)  # _PendingRef leaves
     kwargs: dict = dataclasses.field(default_factory=dict)
     shares: "_PendingLayer | None" = None
+    model: "_PendingModel | None" = None  # a nested model: its own graph
     arguments: dict = dataclasses.field(default_factory=dict)
     origins: dict = dataclasses.field(default_factory=dict)
 
@@ -142,6 +144,17 @@ class _PendingRef:
 
     node: object  # _PendingLayer or InputNode
     output: int | str | None = None
+
+
+@dataclasses.dataclass(eq=False)
+class _PendingModel:
+    """The body of a `model:` block use: a graph of its own, built as a nested model."""
+
+    block: str
+    kind: str  # "functional" or "sequential"
+    inputs: list  # InputNodes, named as the block's inputs
+    layers: list  # its _PendingLayers
+    outputs: list  # (None, _PendingRef) per output
 
 
 @dataclasses.dataclass(eq=False)
@@ -193,7 +206,8 @@ class _Expander:
         self.blocks = self.data.get("blocks") or {}
         self.overrides = overrides
         self.diagnostics = []
-        self.layers = []  # _PendingLayer, in file order
+        self.layers = []  # _PendingLayer, in file order (of the model being expanded)
+        self.layer_count = 0  # layers made, nested models' included, for MAX_LAYERS
         self.switched_off = False  # whether a `when` left something out
         self.steps = 0  # entries visited, for MAX_EXPANSION_STEPS
 
@@ -368,6 +382,26 @@ class _Expander:
                 hint="`share` names an earlier layer (or block use) of the same type",
             )
             return None
+        if type_name in self.blocks and MODEL_KEY in self.blocks[type_name]:
+            target_node = target.node if isinstance(target, _PendingRef) else target
+            if isinstance(target_node, _PendingLayer) and target_node.shares is not None:
+                target_node = target_node.shares
+            model = getattr(target_node, "model", None)
+            if model is None or model.block != type_name:
+                self._error(
+                    f"'{binding.value}' is not a use of block {type_name}: a shared block use "
+                    "shares the model of an earlier use of the same block",
+                    location,
+                )
+                return None
+            given = sorted(constructor_arguments(arguments))
+            if given:
+                self._error(
+                    f"a shared block use takes its params from '{binding.value}'; "
+                    f"remove {_quoted(given)}",
+                    self.document.key_location(arguments_path + (given[0],)),
+                )
+            return target_node
         if type_name in self.blocks:
             if not isinstance(target, _BlockUse) or target.block != type_name:
                 self._error(
@@ -535,56 +569,40 @@ class _Expander:
         return options
 
     def _op_call(self, node, arguments, arguments_path, location, context, previous):
-        """An op node: operands (tensors or constants) by position, static arguments."""
-        values = {}
-        for argument, raw in constructor_arguments(arguments).items():
+        """An op node: operands (tensors or constants) in call order, static arguments."""
+        values = {}  # every key but name and when: `inputs` is an operand of `slice`
+        for argument, raw in arguments.items():
+            if argument in ops.RESERVED_KEYS:
+                continue
             binding = self._evaluate(
                 raw, arguments_path + (argument,), context.values, _Source("layer")
             )
             if binding is not None:
                 values[argument] = binding.value
                 node.origins[argument] = binding.origin
-        for argument, message, hint in ops.check_op_arguments(node.type, values):
-            where = (
-                self.document.key_location(arguments_path + (argument,))
-                if argument in values
-                else location
-            )
-            self._error(message, where, hint)
-        spec = ops.op_spec(node.type)
-        operands, static = ops.split_arguments(node.type, values)
-        # The first tensor operand, when not written, is the previous output.
-        chained = next((operand.name for operand in spec.operands if operand.tensor), None)
-        if chained in operands:
-            chained = None
-        given = [
-            index
-            for index, operand in enumerate(spec.operands)
-            if operand.name in operands or operand.name == chained
-        ]
+        problems = ops.check_op_arguments(
+            node.type, values, previous_available=previous is not None
+        )
+        for problem in problems:
+            where = location
+            if problem.argument in values:
+                where = self.document.key_location(arguments_path + (problem.argument,))
+            self._error(problem.message, where, problem.hint)
+        if problems:
+            return
+        binding = ops.bind_operands(node.type, values, previous is not None)
         args = []
-        for operand in spec.operands[: given[-1] + 1 if given else 0]:
-            if operand.name in operands:
-                value = operands[operand.name]
-                written = _Written(value, arguments_path + (operand.name,))
-                is_reference = operand.tensor and _is_reference_tree(value)
-                args.append(self._reference_tree(written, context, node) if is_reference else value)
-            elif operand.name == chained:
+        for operand in binding.operands:
+            if operand.value is ops.PREVIOUS:
                 args.append(self._chained(previous, location, node))
-            else:  # an operand left out before a written one: its default
-                args.append(operand.default)
-        missing = [
-            operand.name
-            for operand in spec.operands[len(args) :]
-            if operand.required and operand.name != chained
-        ] + [operand.name for operand in spec.operands[: len(args)]
-             if operand.required and operand.name not in operands and operand.name != chained]
-        if missing:
-            self._error(f"{node.type} needs {_plural('operand', missing)} {_quoted(missing)}",
-                        location)
+            elif operand.references:
+                written = _Written(operand.value, arguments_path + (operand.name,))
+                args.append(self._reference_tree(written, context, node))
+            else:
+                args.append(operand.value)
         node.args = args
-        node.arguments = static
-        node.origins = {key: node.origins[key] for key in static if key in node.origins}
+        node.arguments = binding.static
+        node.origins = {key: node.origins[key] for key in binding.static if key in node.origins}
 
     def _layer_arguments(self, type_name, arguments, arguments_path, location, context, source):
         """Defaults merged with the layer's own arguments; checked and normalised."""
@@ -628,10 +646,12 @@ class _Expander:
             and len(value) == 1
             and isinstance(next(iter(value.values())), (dict, type(None)))
         ):
+            example = value if isinstance(value, str) and value[:1].isupper() else "Dense"
             self._error(
-                f"a layer argument is a layer entry such as {{LSTM: {{units: 32}}}}, "
-                f"got {value!r}",
+                f"`{path[-1]}` takes a layer, written as a layer entry such as "
+                f"{{{example}: {{...}}}}; got {value!r}",
                 self.document.location(path),
+                hint=f"write `{path[-1]}: {{{example}: {{...its arguments...}}}}`",
             )
             return None
         ((type_name, arguments),) = value.items()
@@ -688,6 +708,10 @@ class _Expander:
             return previous  # a recursive block, or too deep; reported by the static checks
         block = self.blocks[block_name]
         block_path = ("blocks", block_name)
+        if MODEL_KEY in block:
+            return self._use_model_block(
+                block_name, arguments, arguments_path, location, context, previous, name, shared
+            )
         if shared is not None:
             values = shared.values
         else:
@@ -733,6 +757,94 @@ class _Expander:
         if name is not None:
             context.names.define(name, use, location)
         return use
+
+    def _use_model_block(
+        self, block_name, arguments, arguments_path, location, context, previous, name, shared
+    ):
+        """A use of a `model:` block: one node, a nested Keras model of the block body.
+
+        Names inside are the nested model's own (not prefixed); `share` calls
+        the model of an earlier use again.
+        """
+        block = self.blocks[block_name]
+        block_path = ("blocks", block_name)
+        declared_inputs = tuple(block.get("inputs") or DEFAULT_BLOCK_INPUTS)
+        inputs = self._block_inputs(
+            block_name, declared_inputs, arguments, arguments_path, location, context, previous
+        )
+        kind = block[MODEL_KEY]
+        node = _PendingLayer(
+            type=_MODEL_TYPES[kind],
+            name_parts=context.prefix + (name if name is not None else _auto_name(block_name),),
+            definition=location,
+            location=context.use_site or location,
+            blocks=context.blocks,
+            use_parts=context.prefix,
+            shares=shared,
+        )
+        given = [ref for ref in inputs if ref is not _MISSING_INPUT]
+        if len(given) == len(declared_inputs):
+            node.args = [given[0]] if len(given) == 1 else [given]
+        if shared is None:
+            values = self._bind_params(
+                block_name, block, arguments, arguments_path, location, context
+            )
+            node.model = self._model_body(block_name, block, kind, declared_inputs, location,
+                                          context, values)
+        self._add(node)
+        if name is not None:
+            context.names.define(name, node, location)
+        return _PendingRef(node)
+
+    def _model_body(self, block_name, block, kind, declared_inputs, location, context, values):
+        block_path = ("blocks", block_name)
+        model_inputs = [InputNode(input_name, (), location=location) for input_name in declared_inputs]
+        names = NameScope(f"block {block_name}")
+        for input_node in model_inputs:
+            names.define(input_node.name, _PendingRef(input_node), location)
+        inner = dataclasses.replace(
+            self._nested(context, block_path),
+            values=values,
+            names=names,
+            prefix=(),
+            use_site=context.use_site or location,
+            blocks=context.blocks + (block_name,),
+        )
+        inner = self._with_defaults(inner, block.get("defaults"), block_path + ("defaults",))
+        outer_layers, self.layers = self.layers, []
+        try:
+            first = _PendingRef(model_inputs[0]) if len(model_inputs) == 1 else None
+            last = self._expand_list(block["layers"], block_path + ("layers",), inner, first)
+            self.diagnostics += names.finish()
+            outputs, _ = self._block_outputs(block_name, block, names, last)
+            body = self.layers
+        finally:
+            self.layers = outer_layers
+        if kind == "sequential":
+            self._check_sequential(block_name, model_inputs, body, outputs)
+        return _PendingModel(
+            block_name, kind, model_inputs, body, [(None, ref) for ref in outputs if ref]
+        )
+
+    def _check_sequential(self, block_name, model_inputs, body, outputs):
+        """A `model: sequential` block must be a chain: one input, each layer the next."""
+        previous = model_inputs[0] if len(model_inputs) == 1 else None
+        for node in body:
+            if previous is None or [ref.node for ref in node.refs] != [previous] or node.kwargs:
+                self._error(
+                    f"block {block_name} is `model: sequential`, so it must be a chain: one "
+                    "input, and every layer taking the one before it",
+                    node.definition,
+                    hint="use `model: functional` for branches and several inputs",
+                )
+                return
+            previous = node
+        last = outputs[0] if len(outputs) == 1 else None
+        if last is None or last.node is not previous or last.output is not None:
+            self._error(
+                f"block {block_name} is `model: sequential`: its one output is its last layer",
+                self.document.key_location(("blocks", block_name)),
+            )
 
     def _block_inputs(
         self, block_name, declared, arguments, arguments_path, location, context, previous
@@ -1127,14 +1239,27 @@ class _Expander:
     # --- the graph ----------------------------------------------------------------
 
     def _graph(self, inputs, outputs):
-        names, naming_errors, render = assign_names(
-            self.layers, taken=[node.name for node in inputs]
+        model_name = self._evaluate(self.data["name"], ("name",), self.globals, _Source("layer"))
+        graph, names = self._graph_of(
+            model_name.value if model_name else "model",
+            inputs,
+            self.layers,
+            outputs,
+            output_dict=isinstance(self.data.get("outputs"), dict),
         )
+        self._warn_unused(inputs, [ref for _, ref in outputs], names)
+        return dataclasses.replace(
+            graph, description=self.data.get("description", ""), train=self.data.get("train")
+        )
+
+    def _graph_of(self, name, inputs, pending, outputs, output_dict=False):
+        """(`Graph`, {pending layer: final name}) of one model's pending layers."""
+        names, naming_errors, render = assign_names(pending, taken=[node.name for node in inputs])
         self.diagnostics += naming_errors
 
-        def ref_of(pending):
-            node = pending.node
-            return Ref(node.name if isinstance(node, InputNode) else names[node], pending.output)
+        def ref_of(ref):
+            node = ref.node
+            return Ref(node.name if isinstance(node, InputNode) else names[node], ref.output)
 
         def converted(value):
             if isinstance(value, _PendingRef):
@@ -1158,30 +1283,34 @@ class _Expander:
                 block_uses=tuple(
                     render(node.use_parts[: depth + 1]) for depth in range(len(node.use_parts))
                 ),
+                model=self._nested_graph(names[node], node.model),
             )
-            for node in self.layers
+            for node in pending
         )
         output_refs = tuple(ref_of(ref) for _, ref in outputs)
-        output_dict = isinstance(self.data.get("outputs"), dict)
         output_names = tuple(
             key if key is not None else str(ref) for (key, _), ref in zip(outputs, output_refs)
         )
-        self._warn_unused(inputs, [ref for _, ref in outputs], names)
-        model_name = self._evaluate(self.data["name"], ("name",), self.globals, _Source("layer"))
-        return Graph(
-            name=model_name.value if model_name else "model",
+        graph = Graph(
+            name=name,
             inputs=tuple(inputs),
             layers=layers,
             outputs=output_names,
             output_refs=output_refs,
             output_dict=output_dict,
-            description=self.data.get("description", ""),
-            train=self.data.get("train"),
         )
+        return graph, names
+
+    def _nested_graph(self, name, model):
+        if model is None:
+            return None
+        graph, _ = self._graph_of(name, model.inputs, model.layers, model.outputs)
+        return dataclasses.replace(graph, kind=model.kind, block=model.block)
 
     def _warn_unused(self, inputs, outputs, names):
         consumed = {id(ref.node) for ref in outputs}
         consumed.update(id(ref.node) for node in self.layers for ref in node.refs)
+        consumed.update(id(node.shares) for node in self.layers if node.shares is not None)
         for node in inputs:
             if id(node) not in consumed:
                 self._warning(f"model input '{node.name}' is never used", node.location)
@@ -1237,7 +1366,8 @@ class _Expander:
 
     def _add(self, node):
         self.layers.append(node)
-        if len(self.layers) > MAX_LAYERS:
+        self.layer_count += 1
+        if self.layer_count > MAX_LAYERS:
             self._error(
                 f"the spec expands to more than {MAX_LAYERS} layers",
                 node.definition,
@@ -1278,19 +1408,16 @@ class _Expander:
         return sum(diagnostic.severity == "error" for diagnostic in self.diagnostics)
 
 
+# A `model:` block use is a node of this type, holding the block's graph.
+_MODEL_TYPES = {"functional": "Functional", "sequential": "Sequential"}
+
+
 @dataclasses.dataclass(frozen=True)
 class _Written:
     """A value as written (after substitution) and its key path, for messages."""
 
     value: object
     path: tuple
-
-
-def _is_reference_tree(value):
-    """Whether an op operand is written as references (text), not a constant."""
-    if isinstance(value, list):
-        return bool(value) and all(_is_reference_tree(item) for item in value)
-    return isinstance(value, str)
 
 
 def _auto_name(type_name):

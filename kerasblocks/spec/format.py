@@ -38,9 +38,20 @@ def format_expanded(graph):
     for node in graph.inputs:
         declaration = flow({"shape": list(node.shape), "dtype": node.dtype})
         lines.append(f"  {node.name}: {declaration}  # {node.location}")
+    models = _nested_models(graph)
+    if models:  # each use of a `model:` block, as a block of its own expanded body
+        lines.append("blocks:")
+        for block_name, model in models.values():
+            lines.append(f"  {block_name}:")
+            lines.append(f"    model: {model.kind}")
+            lines.append(f"    inputs: {flow([node.name for node in model.inputs])}")
+            lines.append("    layers:")
+            for node in model.layers:
+                lines.extend(_layer_lines(node, models, indent="    "))
+            lines.append(f"    outputs: {flow([str(ref) for ref in model.output_refs])}")
     lines.append("layers:")
     for node in graph.layers:
-        lines.extend(_layer_lines(node))
+        lines.extend(_layer_lines(node, models))
     if graph.output_dict:
         refs = {key: str(ref) for key, ref in zip(graph.outputs, graph.output_refs)}
         lines.append(f"outputs: {flow(refs)}")
@@ -51,22 +62,47 @@ def format_expanded(graph):
     return "\n".join(lines) + "\n"
 
 
-def _layer_lines(node):
+def _nested_models(graph):
+    """{node name: (block name, nested graph)} of every `model:` block use, inner ones first."""
+    found = {}
+    for node in graph.layers:
+        if node.model is not None:
+            found.update(_nested_models(node.model))
+            found[node.name] = (_model_block_name(node), node.model)
+    return found
+
+
+def _model_block_name(node):
+    """The expanded spec's block for one use: "Encoder_encoder_right"."""
+    return f"{node.model.block}_{re.sub(r'[^A-Za-z0-9_]', '_', node.name)}"
+
+
+def _layer_lines(node, models, indent=""):
     written = f"{node.location}"
     if node.blocks:
         written += f", in block {' > '.join(node.blocks)} written at {node.definition}"
-    lines = [f"  - {node.type}:  # {written}", f"      name: {flow(node.name)}"]
+    type_name = node.type
+    if node.model is not None:
+        type_name = _model_block_name(node)
+    elif node.shares in models:  # a shared model: the block of the use it shares
+        type_name = models[node.shares][0]
+    lines = [f"{indent}  - {type_name}:  # {written}",
+             f"{indent}      name: {flow(node.name)}"]
     if node.shares is not None:
-        lines.append(f"      share: {flow(node.shares)}  # the layer of '{node.shares}' again")
+        lines.append(f"{indent}      share: {flow(node.shares)}  # the layer of '{node.shares}' again")
     if ops.is_op_name(node.type):
-        for operand, value in ops.written_operands(node.type, node.args).items():
-            lines.append(f"      {operand}: {flow(written_reference(value))}")
+        for operand, value in zip(ops.op_spec(node.type).operands, node.args):
+            if value is not None:  # a default left out
+                lines.append(f"{indent}      {operand.name}: {flow(written_reference(value))}")
+    elif node.model is not None or node.type in ("Functional", "Sequential"):
+        (value,) = node.args
+        lines.append(f"{indent}      inputs: {flow(written_reference(value))}")
     else:
         call = written_call(registry.signature(node.type), node.args, node.kwargs)
         for key, value in call.items():
-            lines.append(f"      {key}: {flow(value)}")
+            lines.append(f"{indent}      {key}: {flow(value)}")
     for argument, value in node.arguments.items():
-        line = f"      {argument}: {flow(value)}"
+        line = f"{indent}      {argument}: {flow(value)}"
         origin = node.argument_origins.get(argument)
         if origin is not None:
             detail = f": {origin.detail}" if origin.detail else ""

@@ -96,6 +96,9 @@ class LayerNode:
     definition: where the layer entry is written (inside the block body for
         a layer of a block); equals `location` outside blocks.
     blocks: names of the blocks the layer sits in, outermost first.
+    model: for a use of a `model:` block (type "Functional" or "Sequential"),
+        the nested model's own `Graph`; its inputs' shapes are those of the
+        tensors the call takes, known when it is built.
     block_uses: the names of those block uses, outermost first (what the
         layer's name is prefixed with): ("stage1", "stage1_unit2").
     """
@@ -111,6 +114,7 @@ class LayerNode:
     definition: SourceLocation | None = None
     blocks: tuple = ()
     block_uses: tuple = ()
+    model: "Graph | None" = None  # a nested model (type Functional or Sequential): its graph
 
     @property
     def refs(self):
@@ -147,6 +151,8 @@ class Graph:
     vars: dict = dataclasses.field(default_factory=dict)  # the var overrides expanded with
     output_refs: tuple = ()  # the `Ref` of each output; default: the node each name names
     output_dict: bool = False  # the model returns {name: tensor} instead of a list
+    kind: str = "functional"  # a nested model: "functional" or "sequential"
+    block: str | None = None  # a nested model: the `model:` block it is a use of
 
     def __post_init__(self):
         if not self.output_refs:

@@ -16,6 +16,7 @@ import json
 import jsonschema
 
 from kerasblocks.errors import Diagnostic
+from kerasblocks.spec import ops
 from kerasblocks.spec.suggest import closest, did_you_mean
 
 SCHEMA_FILE = "schema.json"
@@ -172,7 +173,7 @@ def _bad_key(error, path):
     if _is_layer_entry(error) and key in _LAYER_ARGUMENT_KEYS:
         hint = f"`{key}` goes inside the layer's arguments: `- Conv2D: {{..., {key}: ...}}`"
     elif _is_layer_entry(error):
-        message += did_you_mean(key, _LAYER_ENTRY_KEYWORDS)
+        message += did_you_mean(key, (*_LAYER_ENTRY_KEYWORDS, *ops.op_names()))
     return _Finding(
         "bad key", path, message, key=key, hint=hint, in_layer_entry=_is_layer_entry(error)
     )

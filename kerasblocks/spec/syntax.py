@@ -24,6 +24,9 @@ RESERVED_ARGUMENTS = (NAME_KEY, INPUTS_KEY, WHEN_KEY, CALL_KEY, SHARE_KEY, POSIT
 # Constructor arguments that take a layer, written as a nested layer entry:
 # `Bidirectional: {layer: {LSTM: {units: 32}}}`.
 LAYER_ARGUMENTS = frozenset({"layer", "backward_layer", "cell", "cells"})
+# `model: functional` or `model: sequential` on a block: each use is a nested
+# Keras model of the block body.
+MODEL_KEY = "model"
 # A block param declared `required` has no default.
 REQUIRED = "required"
 DEFAULT_BLOCK_INPUTS = ("input",)

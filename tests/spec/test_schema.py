@@ -113,7 +113,7 @@ def test_keys_of_a_layer_entry():
         (
             6,
             5,
-            "key 'inputs' must be a layer type (a class name such as Conv2D) or a keyword (repeat, stack, scope)",
+            "key 'inputs' must be a layer type (a class name such as Conv2D), an op (add, mean, ...; see the README) or a keyword (repeat, stack, scope)",
         ),
         (
             7,
@@ -148,3 +148,13 @@ def test_block_definitions_are_checked():
         (7, 18, "'layers' must not be empty"),
         (7, 22, "unknown key 'outptu' in block; did you mean 'output'?"),
     ]
+
+
+def test_layer_entry_keys_list_exactly_the_ops_of_the_table():
+    """The schema names every op (and only those) as a layer entry key, so that
+    a misspelt keyword (`repaet`) is still a schema error with a suggestion."""
+    from kerasblocks.spec import ops
+
+    pattern = schema()["$defs"]["layer"]["propertyNames"]["pattern"]
+    written = re.search(r"\|\(\?:([a-z0-9_|]+)\)\|", pattern).group(1).split("|")
+    assert written == sorted(ops.op_names(include_aliases=True))

@@ -63,7 +63,6 @@ def test_signatures_hold_required_and_default_arguments_and_the_base_layer_ones(
         ("JaxLayer", "can carry code"),
         ("FlaxLayer", "can carry code"),
         ("TorchModuleWrapper", "can carry code"),
-        ("Bidirectional", "takes layer objects (backward_layer, layer)"),
         ("Layer", "abstract base class"),
         ("InputLayer", "`inputs:` section"),
     ],
@@ -72,6 +71,17 @@ def test_code_carrying_and_unusable_layers_are_refused(type_name, reason):
     assert reason in registry.signature(type_name).refused
     with pytest.raises(SpecError, match="refused|cannot be used|cannot give"):
         registry.resolve(type_name)
+
+
+def test_wrappers_are_usable_and_application_layers_resolve_from_their_modules():
+    from keras.src.applications import convnext, inception_resnet_v2
+
+    assert registry.signature("Bidirectional").refused is None
+    assert registry.resolve("TimeDistributed") is keras.layers.TimeDistributed
+    assert registry.resolve("LayerScale") is convnext.LayerScale
+    assert registry.resolve("StochasticDepth") is convnext.StochasticDepth
+    assert registry.resolve("CustomScaleLayer") is inception_resnet_v2.CustomScaleLayer
+    assert registry.signature("LayerScale").module == "keras.src.applications.convnext"
 
 
 def test_resolve_gives_keras_and_kerasblocks_classes():
@@ -198,8 +208,12 @@ def test_kerasblocks_layers_have_their_call_signatures():
 
 def test_the_call_table_is_what_inspect_says_for_every_layer():
     for type_name, signature in load_table().layers.items():
-        home = kerasblocks.layers if signature.source == "kerasblocks" else keras.layers
-        parameters = list(inspect.signature(getattr(home, type_name).call).parameters.values())[1:]
+        if signature.refused:
+            home = kerasblocks.layers if signature.source == "kerasblocks" else keras.layers
+            cls = getattr(home, type_name)
+        else:
+            cls = registry.resolve(type_name)
+        parameters = list(inspect.signature(cls.call).parameters.values())[1:]
         named = [
             parameter
             for parameter in parameters
