@@ -19,6 +19,7 @@ import re
 from kerasblocks.errors import Diagnostic, SourceLocation, SpecError
 from kerasblocks.spec import ops
 from kerasblocks.spec.graph import NestedLayer, Ref
+from kerasblocks.spec.naming import to_snake_case
 
 # Layers that combine several same-shaped inputs element-wise.
 _ELEMENTWISE_MERGE_TYPES = frozenset(
@@ -248,8 +249,12 @@ def _nested(node, value, resolve):
     if isinstance(value, list):
         return [_nested(node, item, resolve) for item in value]
     layer_class = _resolved(node, value.type, resolve)
+    arguments = _constructor_arguments(node, value.arguments, resolve)
+    # Named as Keras would name the first such layer, so that a model built
+    # twice is built the same (Keras' own counter differs per session).
+    arguments.setdefault("name", to_snake_case(value.type.rpartition(">")[2]))
     try:
-        return layer_class(**_constructor_arguments(node, value.arguments, resolve))
+        return layer_class(**arguments)
     except Exception as error:
         raise SpecError(
             f"{_describe_node(node)}: its {value.type} argument: {_keras_reason(error)}",

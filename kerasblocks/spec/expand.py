@@ -353,7 +353,7 @@ class _Expander:
             node.args, node.kwargs = self._layer_call(
                 type_name, arguments, arguments_path, location, context, previous, node
             )
-            if shared is None:
+            if SHARE_KEY not in arguments:  # a failed `share` was reported: no arguments
                 node.arguments, node.origins = self._layer_arguments(
                     type_name, arguments, arguments_path, location, context, source
                 )
@@ -493,7 +493,7 @@ class _Expander:
                 self._unknown_call_argument(type_name, signature, key, key_path)
                 continue
             entries[key] = self._reference_tree(_Written(value, key_path), context, node)
-        if signature is not None:
+        if signature is not None and len(entries) == len(written.value):  # else a typo, reported
             missing = [
                 name for name in signature.required_call_arguments() if name not in written.value
             ]
