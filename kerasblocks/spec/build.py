@@ -17,8 +17,9 @@ import functools
 import re
 
 from kerasblocks.errors import Diagnostic, SourceLocation, SpecError
-from kerasblocks.spec import ops
-from kerasblocks.spec.graph import NestedLayer, Ref
+from kerasblocks.spec import arguments as argument_values
+from kerasblocks.spec import expressions, ops
+from kerasblocks.spec.graph import Deferred, NestedLayer, Ref
 from kerasblocks.spec.naming import to_snake_case
 
 # Layers that combine several same-shaped inputs element-wise.
@@ -75,6 +76,10 @@ def _build(graph, resolve):
 
     layers = {}  # node name -> layer, for the nodes that own one
     for node in graph.layers:
+        if node.condition is not None and not _holds(node, graph, tensors):
+            tensors[node.name] = _passed_on(node, graph, tensors)
+            continue
+        node = _with_shapes_read(node, graph, tensors)
         args = [_call_value(graph, node, value, tensors) for value in node.args]
         kwargs = {key: _call_value(graph, node, value, tensors) for key, value in node.kwargs.items()}
         if ops.is_op_name(node.type):
@@ -178,6 +183,84 @@ def _construct_layer(node, resolve):
         return layer_class(name=node.name, **_constructor_arguments(node, node.arguments, resolve))
     except Exception as error:
         raise _constructor_error(node, error) from error
+
+
+class _BuildTimeValues:
+    """The lookup that evaluates a `Deferred` value: its values, and real shapes."""
+
+    def __init__(self, deferred, shape_of):
+        self.deferred = deferred
+        self.shape_of = shape_of
+
+    def value(self, name):
+        value = self.deferred.values[name]
+        return _evaluated(value, self.shape_of) if isinstance(value, Deferred) else value
+
+    def names(self):
+        return set(self.deferred.values)
+
+    def shape(self, name):
+        return self.shape_of(self.deferred.inputs[name])
+
+    def shape_names(self):
+        return sorted(self.deferred.inputs)
+
+
+def _evaluated(deferred, shape_of):
+    return expressions.substitute_all(deferred.text, _BuildTimeValues(deferred, shape_of))
+
+
+def _shape_reader(node, graph, tensors):
+    return lambda ref: list(_tensor_for(graph, node, ref, tensors).shape)
+
+
+def _evaluate_at_build(node, deferred, what, graph, tensors):
+    try:
+        return _evaluated(deferred, _shape_reader(node, graph, tensors))
+    except expressions.ExpressionError as error:
+        raise SpecError(
+            f"{_describe_node(node)}: {what} {str(deferred.text)!r}: {error.message}",
+            node.location,
+            hint=error.hint,
+        ) from error
+
+
+def _holds(node, graph, tensors):
+    """A `when` that reads shapes, decided now that they are known."""
+    value = _evaluate_at_build(node, node.condition, "`when`", graph, tensors)
+    if not isinstance(value, bool):
+        raise SpecError(
+            f"{_describe_node(node)}: `when` must be true or false, got {value!r}", node.location
+        )
+    return value
+
+
+def _passed_on(node, graph, tensors):
+    """What the chain takes past a layer that its `when` left out at build time."""
+    if node.passthrough is None:
+        raise SpecError(
+            f"{_describe_node(node)} is left out by its `when`, and there is no single "
+            "previous output to pass on in its place",
+            node.location,
+        )
+    return _tensor_for(graph, node, node.passthrough, tensors)
+
+
+def _with_shapes_read(node, graph, tensors):
+    """The node with its `Deferred` arguments evaluated (they read input shapes)."""
+    deferred = {key: value for key, value in node.arguments.items() if isinstance(value, Deferred)}
+    if not deferred:
+        return node
+    arguments = dict(node.arguments)
+    for key, value in deferred.items():
+        value = _evaluate_at_build(node, value, f"argument {key}", graph, tensors)
+        problem = argument_values.refusal(key, value)
+        if problem is None:
+            value, problem = argument_values.normalise(key, value)
+        if problem:
+            raise SpecError(f"{_describe_node(node)}: {problem}", node.location)
+        arguments[key] = value
+    return dataclasses.replace(node, arguments=arguments)
 
 
 def _apply_op(node, *operands):

@@ -28,12 +28,25 @@ from kerasblocks.errors import Diagnostic, SourceLocation, SpecError, format_key
 from kerasblocks.spec import arguments as argument_values
 from kerasblocks.spec import ops, registry
 from kerasblocks.spec.checks import MAX_BLOCK_DEPTH, check_document
-from kerasblocks.spec.expressions import ExpressionError, single_name, substitute_all
-from kerasblocks.spec.graph import ArgumentOrigin, Graph, InputNode, LayerNode, NestedLayer, Ref
+from kerasblocks.spec.expressions import (
+    ExpressionError,
+    names_mentioned,
+    single_name,
+    substitute_all,
+)
+from kerasblocks.spec.graph import (
+    ArgumentOrigin,
+    Deferred,
+    Graph,
+    InputNode,
+    LayerNode,
+    NestedLayer,
+    Ref,
+)
 from kerasblocks.spec.load import load_spec
 from kerasblocks.spec.naming import AutoName, assign_names, to_snake_case
 from kerasblocks.spec.schema import check_schema
-from kerasblocks.spec.scope import Binding, FailedValue, NameScope, ValueScope
+from kerasblocks.spec.scope import Binding, FailedValue, NameScope, NeedsShape, ValueScope
 from kerasblocks.spec.suggest import did_you_mean
 from kerasblocks.spec.syntax import (
     CALL_KEY,
@@ -130,6 +143,8 @@ class _PendingLayer:
     kwargs: dict = dataclasses.field(default_factory=dict)
     shares: "_PendingLayer | None" = None
     model: "_PendingModel | None" = None  # a nested model: its own graph
+    condition: object = None  # a `when` that reads a shape (Deferred)
+    passthrough: object = None  # with `condition`: the chain's input (_PendingRef)
     arguments: dict = dataclasses.field(default_factory=dict)
     origins: dict = dataclasses.field(default_factory=dict)
 
@@ -316,7 +331,9 @@ class _Expander:
             detail = format_key_path(path + (type_name,))
             source = _Source("default", f"scope {label}: {detail}" if label else detail)
             for argument, raw in constructor_arguments(arguments or {}).items():
-                binding = self._evaluate(raw, path + (type_name, argument), context.values, source)
+                binding = self._evaluate(
+                    raw, path + (type_name, argument), context.values, source, deferrable=True
+                )
                 merged.setdefault(type_name, {})[argument] = binding  # None: failed, reported
         return dataclasses.replace(context, defaults=merged)
 
@@ -325,7 +342,10 @@ class _Expander:
     def _use(self, type_name, arguments, arguments_path, location, context, previous, source):
         """Expands `- Type: arguments`; returns the reference the next entry takes."""
         name = self._layer_name(arguments, arguments_path, context)
-        if not self._switched_on(arguments, arguments_path, context.values):
+        switched_on = self._switched_on(
+            arguments, arguments_path, context.values, deferrable=type_name not in self.blocks
+        )
+        if not switched_on:
             if name is not None:
                 when_location = self.document.location(arguments_path + (WHEN_KEY,))
                 context.names.switch_off(name, when_location)
@@ -346,6 +366,8 @@ class _Expander:
             use_parts=context.prefix,
             shares=shared,
         )
+        if isinstance(switched_on, Deferred):  # decided when built; false: the chain passes on
+            node.condition, node.passthrough = switched_on, previous
         self._add(node)
         if ops.is_op_name(type_name):
             self._op_call(node, arguments, arguments_path, location, context, previous)
@@ -609,11 +631,13 @@ class _Expander:
         bindings = dict(context.defaults.get(type_name, {}))
         for argument, raw in constructor_arguments(arguments).items():
             bindings[argument] = self._evaluate(
-                raw, arguments_path + (argument,), context.values, source
+                raw, arguments_path + (argument,), context.values, source, deferrable=True
             )
         values = {argument: binding.value for argument, binding in bindings.items() if binding}
         origins = {argument: binding.origin for argument, binding in bindings.items() if binding}
         for argument, value in list(values.items()):  # plugins too: nothing may name code
+            if isinstance(value, Deferred):
+                continue  # expression results: numbers, text, lists; checked when built
             problem = argument_values.refusal(argument, value)
             if problem:
                 self._error(problem, origins[argument].location)
@@ -629,6 +653,8 @@ class _Expander:
                 f"{type_name} needs {_plural('argument', missing)} {_quoted(missing)}", location
             )
         for argument, value in values.items():
+            if isinstance(value, Deferred):
+                continue
             if argument in LAYER_ARGUMENTS:
                 values[argument] = self._nested_layer(value, arguments_path + (argument,))
                 continue
@@ -712,16 +738,21 @@ class _Expander:
             return self._use_model_block(
                 block_name, arguments, arguments_path, location, context, previous, name, shared
             )
-        if shared is not None:
-            values = shared.values
-        else:
-            values = self._bind_params(
-                block_name, block, arguments, arguments_path, location, context
-            )
         declared_inputs = tuple(block.get("inputs") or DEFAULT_BLOCK_INPUTS)
         inputs = self._block_inputs(
             block_name, declared_inputs, arguments, arguments_path, location, context, previous
         )
+        if shared is not None:
+            values = shared.values
+        else:
+            shape_inputs = {
+                input_name: ref
+                for input_name, ref in zip(declared_inputs, inputs, strict=True)
+                if isinstance(ref, _PendingRef)
+            }
+            values = self._bind_params(
+                block_name, block, arguments, arguments_path, location, context, shape_inputs
+            )
         names = NameScope(f"block {block_name}")
         for input_name, ref in zip(declared_inputs, inputs, strict=True):
             names.define(input_name, ref, location)
@@ -902,8 +933,13 @@ class _Expander:
             node.shares = owner.shares or owner
             node.arguments, node.origins = {}, {}
 
-    def _bind_params(self, block_name, block, arguments, arguments_path, location, context):
-        """The value scope of a block body: the vars plus the params of this use."""
+    def _bind_params(
+        self, block_name, block, arguments, arguments_path, location, context, shape_inputs=None
+    ):
+        """The value scope of a block body: the vars plus the params of this use.
+
+        shape_inputs: {input name: reference} that `shape()` reads in the body.
+        """
         params = block.get("params") or {}
         given = constructor_arguments(arguments)
         preset = context.defaults.get(block_name, {})
@@ -913,7 +949,7 @@ class _Expander:
             if param in given:
                 path = arguments_path + (param,)
                 binding = self._evaluate(
-                    given[param], path, context.values, _Source("block", detail)
+                    given[param], path, context.values, _Source("block", detail), deferrable=True
                 )
                 if binding is not None and binding.origin.kind == "var":
                     origin = ArgumentOrigin(
@@ -928,10 +964,12 @@ class _Expander:
                 missing.append(param)
                 binding = None  # its uses in the body stay silent
             else:  # a default may use the vars and the params before it
-                scope = ValueScope(bindings, parent=self.globals, failed=failed)
+                scope = ValueScope(
+                    bindings, parent=self.globals, failed=failed, shape_inputs=shape_inputs
+                )
                 path = ("blocks", block_name, "params", param)
                 binding = self._evaluate(
-                    default, path, scope, _Source("block", f"{detail} (default)")
+                    default, path, scope, _Source("block", f"{detail} (default)"), deferrable=True
                 )
             if binding is None:
                 failed.add(param)
@@ -941,7 +979,7 @@ class _Expander:
             self._error(
                 f"block {block_name} needs {_plural('param', missing)} {_quoted(missing)}", location
             )
-        return ValueScope(bindings, parent=self.globals, failed=failed)
+        return ValueScope(bindings, parent=self.globals, failed=failed, shape_inputs=shape_inputs)
 
     def _block_outputs(self, block_name, block, names, last):
         """([_PendingRef or None], names as written) of a block use's outputs."""
@@ -967,19 +1005,24 @@ class _Expander:
                 outputs.append(self._reference(names, text, location, None))
         return outputs, tuple(written)
 
-    def _switched_on(self, mapping, path, values):
+    def _switched_on(self, mapping, path, values, deferrable=False):
         """Whether an entry with an optional `when` condition is in the model.
 
         A condition that fails to evaluate, or is not true or false, is an
         error; the entry then counts as present, so that its other problems
-        are reported and references to it raise no follow-on errors.
+        are reported and references to it raise no follow-on errors. A
+        layer's condition that reads `shape()` is returned as a `Deferred`.
         """
         if WHEN_KEY not in mapping:
             return True
         when_path = path + (WHEN_KEY,)
-        binding = self._evaluate(mapping[WHEN_KEY], when_path, values, _Source("layer"))
+        binding = self._evaluate(
+            mapping[WHEN_KEY], when_path, values, _Source("layer"), deferrable=deferrable
+        )
         if binding is None:
             return True
+        if isinstance(binding.value, Deferred):
+            return binding.value
         if not isinstance(binding.value, bool):
             self._error(
                 f"`when` must be true or false, got {binding.value!r}",
@@ -1266,13 +1309,19 @@ class _Expander:
                 return ref_of(value)
             if isinstance(value, list):
                 return [converted(item) for item in value]
+            if isinstance(value, Deferred):
+                inputs = {name: ref_of(ref) for name, ref in value.inputs.items()}
+                values = {name: converted(item) for name, item in value.values.items()}
+                return Deferred(value.text, values, inputs)
+            if isinstance(value, dict):
+                return {key: converted(item) for key, item in value.items()}
             return value
 
         layers = tuple(
             LayerNode(
                 name=names[node],
                 type=node.type,
-                arguments=node.arguments,
+                arguments=converted(node.arguments),
                 args=tuple(converted(value) for value in node.args),
                 kwargs={key: converted(value) for key, value in node.kwargs.items()},
                 shares=names[node.shares] if node.shares is not None else None,
@@ -1284,6 +1333,10 @@ class _Expander:
                     render(node.use_parts[: depth + 1]) for depth in range(len(node.use_parts))
                 ),
                 model=self._nested_graph(names[node], node.model),
+                condition=converted(node.condition),
+                passthrough=ref_of(node.passthrough)
+                if isinstance(node.passthrough, _PendingRef)
+                else None,
             )
             for node in pending
         )
@@ -1335,8 +1388,13 @@ class _Expander:
 
     # --- values -------------------------------------------------------------------
 
-    def _evaluate(self, raw, path, values, source):
-        """Evaluates a written value; returns a `Binding`, or None (error recorded)."""
+    def _evaluate(self, raw, path, values, source, deferrable=False):
+        """Evaluates a written value; returns a `Binding`, or None (error recorded).
+
+        deferrable: whether the value may read `shape(input)` in a block
+            body (layer arguments, block params, a layer's `when`); it is then
+            a `Deferred`, evaluated when the model is built.
+        """
         recorder = values.recorder()
         try:
             value = substitute_all(raw, recorder)
@@ -1347,6 +1405,21 @@ class _Expander:
             return None
         except FailedValue:  # uses a var or param whose own error was reported
             return None
+        except NeedsShape:
+            if not deferrable:
+                self._error(
+                    "this value cannot depend on shape(): it decides the graph itself",
+                    self.document.location(path),
+                    hint="shape() of a block input may be used in layer arguments, block "
+                    "params and a layer's `when`",
+                )
+                return None
+            for name in names_mentioned(raw):  # used, for the unused-var warnings
+                try:
+                    values.find(name)
+                except FailedValue:
+                    return None
+            value = Deferred(raw, values.snapshot(), dict(values.shape_inputs))
         return Binding(value, self._origin(raw, path, recorder.used, source))
 
     def _origin(self, raw, path, used, source):

@@ -14,7 +14,7 @@ import yaml
 
 from kerasblocks.spec import ops, registry
 from kerasblocks.spec.calls import written_call, written_reference
-from kerasblocks.spec.graph import NestedLayer
+from kerasblocks.spec.graph import Deferred, NestedLayer
 from kerasblocks.spec.parse import parse_value
 
 _PLAIN_TEXT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
@@ -90,6 +90,12 @@ def _layer_lines(node, models, indent=""):
              f"{indent}      name: {flow(node.name)}"]
     if node.shares is not None:
         lines.append(f"{indent}      share: {flow(node.shares)}  # the layer of '{node.shares}' again")
+    if node.condition is not None:
+        passed = f"'{node.passthrough}'" if node.passthrough is not None else "nothing"
+        lines.append(
+            f"{indent}      when: {flow(node.condition)}  # decided when built; if false, "
+            f"the chain takes {passed}"
+        )
     if ops.is_op_name(node.type):
         for operand, value in zip(ops.op_spec(node.type).operands, node.args):
             if value is not None:  # a default left out
@@ -131,6 +137,8 @@ def flow(value):
         return "[" + ", ".join(flow(item) for item in value) + "]"
     if isinstance(value, NestedLayer):
         return flow({value.type: value.arguments})
+    if isinstance(value, Deferred):  # as written: it reads shape(), known when built
+        return json.dumps(str(value.text))
     if isinstance(value, dict):
         return (
             "{"

@@ -58,6 +58,23 @@ class NestedLayer:
 
 
 @dataclasses.dataclass(frozen=True)
+class Deferred:
+    """A value that reads `shape(input)` in a block body: evaluated at build time.
+
+    text: the value as written (with `${...}`).
+    values: the vars, params and loop indices visible where it is written.
+    inputs: {block input name: `Ref`} of the inputs `shape()` may read.
+    """
+
+    text: object
+    values: dict
+    inputs: dict
+
+    def __str__(self):
+        return str(self.text)
+
+
+@dataclasses.dataclass(frozen=True)
 class InputNode:
     """A model input: `keras.Input(shape=shape, dtype=dtype, name=name)`."""
 
@@ -115,6 +132,8 @@ class LayerNode:
     blocks: tuple = ()
     block_uses: tuple = ()
     model: "Graph | None" = None  # a nested model (type Functional or Sequential): its graph
+    condition: "Deferred | None" = None  # a `when` that reads a shape, decided at build
+    passthrough: "Ref | None" = None  # with `condition`: what the chain takes if it is false
 
     @property
     def refs(self):

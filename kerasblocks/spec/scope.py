@@ -31,17 +31,38 @@ class FailedValue(Exception):
     """
 
 
-class ValueScope:
-    """Names usable in expressions; an inner scope shadows its parent."""
+class NeedsShape(Exception):
+    """An expression reads `shape(input)` (or a value that does): known at build time."""
 
-    def __init__(self, bindings=None, parent=None, failed=()):
+
+class ValueScope:
+    """Names usable in expressions; an inner scope shadows its parent.
+
+    shape_inputs: in a block body, {input name: reference} of the inputs
+        `shape(name)` may read; their shapes are known when the model is
+        built, so a value reading one is evaluated then (`graph.Deferred`).
+    """
+
+    def __init__(self, bindings=None, parent=None, failed=(), shape_inputs=None):
         self._bindings = dict(bindings or {})
         self._parent = parent
         self._failed = frozenset(failed)
+        self.shape_inputs = shape_inputs if shape_inputs is not None else (
+            parent.shape_inputs if parent is not None else {}
+        )
         self.used = set()  # names of this scope looked up so far
 
     def child(self, bindings):
         return ValueScope(bindings, parent=self)
+
+    def snapshot(self):
+        """{name: value} of every visible name (inner ones win), marking none used."""
+        values, scope = {}, self
+        while scope is not None:
+            for name, binding in scope._bindings.items():
+                values.setdefault(name, binding.value)
+            scope = scope._parent
+        return values
 
     def find(self, name):
         """The `Binding` of `name`, or None; raises `FailedValue` for a failed one."""
@@ -79,10 +100,26 @@ class Recorder:
         if binding is None:
             raise KeyError(name)
         self.used.setdefault(name, binding)
+        if is_deferred(binding.value):  # a param that reads a shape: so does this
+            raise NeedsShape(name)
         return binding.value
 
     def names(self):
         return self.scope.names()
+
+    def shape(self, name):
+        if name not in self.scope.shape_inputs:
+            raise KeyError(name)
+        raise NeedsShape(name)
+
+    def shape_names(self):
+        return sorted(self.scope.shape_inputs)
+
+
+def is_deferred(value):
+    from kerasblocks.spec.graph import Deferred
+
+    return isinstance(value, Deferred)
 
 
 @dataclasses.dataclass

@@ -368,3 +368,79 @@ def test_an_output_index_past_a_layers_outputs_is_a_located_error():
 def test_parameter_count_of_a_layer_whose_output_is_unused():
     graph = expand(_spec("layers:\n  - Dense: {units: 3, name: side}\n  - Dense: {units: 2, inputs: x}\n"))
     assert layer_parameter_counts(graph) == {"side": 27, "dense": 18}
+
+
+INVERTED_RESIDUAL = """blocks:
+  InvertedResidual:
+    params: {filters: required, strides: 1, expansion: 6}
+    layers:
+      - Conv2D: {filters: "${shape(input)[-1] * expansion}", kernel_size: 1, name: expand}
+      - DepthwiseConv2D: {kernel_size: 3, strides: $strides, padding: same, name: depthwise}
+      - Conv2D: {filters: $filters, kernel_size: 1, name: project}
+      - Add:
+          inputs: [input, project]
+          when: "${strides == 1 and shape(input)[-1] == filters}"
+          name: add
+layers:
+  - InvertedResidual: {filters: 8, name: b1}
+  - InvertedResidual: {filters: 16, strides: 2, name: b2}
+  - InvertedResidual: {filters: 16, name: b3}
+  - InvertedResidual: {filters: 24, name: b4}
+"""
+
+
+def test_a_block_reads_its_inputs_shape_for_widths_and_the_residual():
+    """MobileNetV2's inverted residual: expansion from the input's channels, and
+    the residual add only where strides and channels allow it."""
+    spec = _spec(INVERTED_RESIDUAL, inputs="  image: {shape: [16, 16, 8]}\n")
+    image = keras.Input((16, 16, 8), name="image")
+    x = image
+    for name, filters, strides in [("b1", 8, 1), ("b2", 16, 2), ("b3", 16, 1), ("b4", 24, 1)]:
+        channels = x.shape[-1]
+        y = layers.Conv2D(channels * 6, 1, name=f"{name}_expand")(x)
+        y = layers.DepthwiseConv2D(3, strides=strides, padding="same", name=f"{name}_depthwise")(y)
+        y = layers.Conv2D(filters, 1, name=f"{name}_project")(y)
+        x = layers.Add(name=f"{name}_add")([x, y]) if strides == 1 and channels == filters else y
+    by_hand = keras.Model(image, x, name="net")
+    built = kerasblocks.build(spec)
+    assert [layer.name for layer in built.layers if "add" in layer.name] == ["b1_add", "b3_add"]
+    _same_model(built, by_hand, np.random.default_rng(4).normal(size=(2, 16, 16, 8)).astype("float32"))
+    counts = layer_parameter_counts(expand(spec))
+    assert sum(counts.values()) == by_hand.count_params()
+
+
+def test_shape_cannot_decide_the_graphs_structure():
+    spec = _spec(
+        """blocks:
+  Deep:
+    layers:
+      - repeat: "${shape(input)[-1]}"
+        layers: [Dense: {units: 2}]
+layers:
+  - Deep: {}
+"""
+    )
+    with pytest.raises(SpecError) as caught:
+        expand(spec)
+    assert caught.value.message == "this value cannot depend on shape(): it decides the graph itself"
+    assert caught.value.diagnostics[0].location.line == 8
+
+
+def test_a_build_time_expression_error_is_located_at_the_layer():
+    spec = _spec(
+        """blocks:
+  Wide:
+    layers:
+      - Dense: {units: "${shape(input)[5]}"}
+layers:
+  - Wide: {name: wide}
+"""
+    )
+    expand(spec)  # the shape is not known yet: valid
+    with pytest.raises(SpecError) as caught:
+        kerasblocks.build(spec)
+    assert caught.value.message == (
+        "Dense 'wide' (in block Wide, written at <spec>:8:9): argument units "
+        "'${shape(input)[5]}': index 5 is out of range for a list of 3 items"
+    )
+    assert caught.value.diagnostics[0].location.line == 10
