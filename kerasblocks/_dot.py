@@ -11,15 +11,23 @@ import dataclasses
 import unicodedata
 
 ROLES = ("input", "output", "layer", "composite", "operation")
+CLUSTER_KINDS = ("layer", "block")
 
 # Fill and border per role: inputs green, outputs blue, collapsed composite
-# layers orange; operations inside a composite (add, concatenate) plain white.
+# layers orange; operations (a composite's add and concatenate, keras.ops
+# nodes such as `add`) small, plain white, dashed.
 _ROLE_STYLES = {
     "input": {"fillcolor": "#dcefd6", "color": "#4f8f3f"},
     "output": {"fillcolor": "#d6e6f7", "color": "#2f6aa8", "penwidth": "1.6"},
     "layer": {},
     "composite": {"fillcolor": "#fde4c4", "color": "#c0762a"},
-    "operation": {"fillcolor": "#ffffff", "style": "rounded,filled,dashed"},
+    "operation": {
+        "fillcolor": "#ffffff",
+        "style": "rounded,filled,dashed",
+        "fontsize": "9",
+        "margin": "0.06,0.02",
+        "height": "0.3",
+    },
 }
 _GRAPH_ATTRIBUTES = {
     "rankdir": "TB",
@@ -40,7 +48,13 @@ _NODE_DEFAULTS = {
     "fontsize": "10",
     "margin": "0.12,0.04",
 }
-_EDGE_DEFAULTS = {"color": "#5c5c5c", "arrowsize": "0.6"}
+_EDGE_DEFAULTS = {
+    "color": "#5c5c5c",
+    "arrowsize": "0.6",
+    "fontname": "Helvetica",
+    "fontsize": "8",
+    "fontcolor": "#7a7a7a",
+}
 _CLUSTER_STYLE = {
     "style": "rounded,filled",
     "fillcolor": "#fff6ea",
@@ -50,6 +64,10 @@ _CLUSTER_STYLE = {
     "labeljust": "l",
     "margin": "10",
 }
+# A spec block use: blue-grey and dashed, apart from the orange frames of
+# composite layers and nested models; each level of nesting a shade darker.
+_BLOCK_STYLE = {**_CLUSTER_STYLE, "style": "rounded,filled,dashed", "color": "#5b7fa6"}
+_BLOCK_FILLS = ("#f3f6fa", "#e6edf5", "#d9e4f0", "#ccdaeb")
 _TYPE_COLOR = "#4d4d4d"
 _DETAIL_COLOR = "#7a7a7a"
 _NOTE_COLOR = "#a05a1c"
@@ -57,11 +75,13 @@ _NOTE_COLOR = "#a05a1c"
 
 @dataclasses.dataclass
 class Box:
-    """One drawn node: a layer, a model input, or an operation of a composite.
+    """One drawn node: a layer, a model input, or an operation (an add or
+    concatenate inside a composite, or a keras.ops node of the graph).
 
     id: the DOT node id (`n<k>`).
     name: the layer name, first line, bold.
-    type: the layer class (or operation) name, second line.
+    type: the layer class (or operation) name, second line; an operation
+        whose name is its type ("add") shows it once.
     shapes: output shapes as text, one line each (a shared layer may have
         several).
     params: parameter count, shown when positive.
@@ -82,12 +102,20 @@ class Box:
 
 @dataclasses.dataclass
 class Cluster:
-    """A framed group of boxes: the inside of a composite layer or nested model.
+    """A framed group of boxes: the inside of a composite layer or nested
+    model, or the layers of one use of a spec block.
 
     id: the DOT subgraph id; it must start with `cluster` for Graphviz to
         draw a frame.
-    name, type, shapes, params: the composite layer's, shown as the frame's
-        label.
+    name, type, shapes, params: the composite layer's (or the block use's
+        name, its block's name, and the parameters of the layers inside),
+        shown as the frame's label: "mixed InceptionBlock", for a block use
+        "stage1_unit2 (Bottleneck)" (a use of a `model:` block: "enc (Encoder,
+        Functional)").
+    kind: one of `CLUSTER_KINDS`: "layer" (a composite layer or a nested
+        model) or "block" (a spec block use); decides the label and colours.
+    notes: further words for the label's second line ("also used as p2":
+        a later use of the block that shares this one's layers).
     side_by_side: lists of box ids to keep on one row, left to right in
         that order (the heads of parallel branches). Left alone, Graphviz
         tends to draw an InceptionBlock's branches right to left.
@@ -101,12 +129,19 @@ class Cluster:
     boxes: list = dataclasses.field(default_factory=list)
     clusters: list = dataclasses.field(default_factory=list)
     side_by_side: list = dataclasses.field(default_factory=list)
+    kind: str = "layer"
+    notes: list = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
 class Diagram:
     """A whole picture: top-level boxes and clusters, and the edges between
-    box ids in graph order (a pair may repeat: `Add([x, x])` has two)."""
+    box ids in graph order (a pair may repeat: `Add([x, x])` has two).
+
+    An edge is `(source, target)`, or `(source, target, label)` to write a
+    small label on it (`[1]`: which output of a layer with several it
+    carries).
+    """
 
     title: str
     boxes: list = dataclasses.field(default_factory=list)
@@ -125,8 +160,12 @@ def to_dot(diagram):
         lines.append(_box_line(box, "  "))
     for cluster in diagram.clusters:
         lines.extend(_cluster_lines(cluster, "  "))
-    for source, target in diagram.edges:
-        lines.append(f"  {source} -> {target};")
+    for edge in diagram.edges:
+        source, target, *label = edge
+        if label and label[0] is not None:
+            lines.append(f"  {source} -> {target} [label=<{escape(label[0])}>];")
+        else:
+            lines.append(f"  {source} -> {target};")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -159,7 +198,9 @@ def escape(text):
 def _box_line(box, indent):
     if box.role not in ROLES:
         raise ValueError(f"`role` must be one of {ROLES}. Received: role={box.role!r}")
-    rows = [f"<b>{escape(box.name)}</b>", _colored(box.type, _TYPE_COLOR)]
+    rows = [f"<b>{escape(box.name)}</b>"]
+    if not (box.role == "operation" and box.type == box.name):  # "add", not "add / add"
+        rows.append(_colored(box.type, _TYPE_COLOR))
     rows.extend(escape(shape) for shape in box.shapes)
     if box.params:
         rows.append(_colored(f"{box.params:,} params", _DETAIL_COLOR, size=8))
@@ -168,20 +209,32 @@ def _box_line(box, indent):
     return f"{indent}{box.id} [{_attributes(attributes)}];"
 
 
-def _cluster_lines(cluster, indent):
-    title = f"<b>{escape(cluster.name)}</b> {_colored(cluster.type, _TYPE_COLOR)}"
-    details = [escape(shape) for shape in cluster.shapes]
+def _cluster_lines(cluster, indent, block_depth=0):
+    if cluster.kind not in CLUSTER_KINDS:
+        raise ValueError(
+            f"`kind` must be one of {CLUSTER_KINDS}. Received: kind={cluster.kind!r}"
+        )
+    if cluster.kind == "block":
+        type_text = f"({cluster.type})" if cluster.type else ""
+        style = {**_BLOCK_STYLE, "fillcolor": _BLOCK_FILLS[min(block_depth, len(_BLOCK_FILLS) - 1)]}
+        block_depth += 1
+    else:
+        type_text = cluster.type
+        style = _CLUSTER_STYLE
+    title = f"<b>{escape(cluster.name)}</b> {_colored(type_text, _TYPE_COLOR)}"
+    details = list(cluster.shapes)
     if cluster.params:
         details.append(f"{cluster.params:,} params")
+    details.extend(cluster.notes)
     if details:
         title += "<br/>" + _colored(", ".join(details), _DETAIL_COLOR, size=9)
     inner = indent + "  "
     lines = [f"{indent}subgraph {cluster.id} {{"]
-    lines.append(f"{inner}graph [{_attributes({**_CLUSTER_STYLE, 'label': _html(title)})}];")
+    lines.append(f"{inner}graph [{_attributes({**style, 'label': _html(title)})}];")
     for box in cluster.boxes:
         lines.append(_box_line(box, inner))
     for child in cluster.clusters:
-        lines.extend(_cluster_lines(child, inner))
+        lines.extend(_cluster_lines(child, inner, block_depth))
     for row in cluster.side_by_side:
         if len(row) > 1:  # invisible edges within one rank fix the left-to-right order
             lines.append(f"{inner}{{ rank=same; {' -> '.join(row)} [style=invis]; }}")
