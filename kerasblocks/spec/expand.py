@@ -23,10 +23,11 @@ it is an error that says why).
 """
 
 import dataclasses
+import re
 
 from kerasblocks.errors import Diagnostic, SourceLocation, SpecError, format_key_path
 from kerasblocks.spec import arguments as argument_values
-from kerasblocks.spec import ops, registry
+from kerasblocks.spec import applications, ops, registry
 from kerasblocks.spec.checks import MAX_BLOCK_DEPTH, check_document
 from kerasblocks.spec.expressions import (
     ExpressionError,
@@ -234,6 +235,7 @@ class _Expander:
         self.diagnostics += var_diagnostics
         names = NameScope("the spec")
         inputs = self._model_inputs(names)
+        self.globals.shape_inputs = _ShapeNames(names)  # the layers' view; vars have none
         context = _Context(values=self.globals, names=names, defaults={})
         context = self._with_defaults(context, self.data.get("defaults"), ("defaults",))
         try:
@@ -645,6 +647,10 @@ class _Expander:
         signature = registry.signature(type_name)
         if signature is None or signature.refused:
             return values, origins  # plugins are unchecked; bad types were reported
+        if signature.source == "keras.applications.model" and "weights" in values:
+            problem = applications.weights_problem(values["weights"])
+            if problem:
+                self._error(problem, origins["weights"].location)
         missing = [
             argument for argument in signature.required_arguments() if argument not in bindings
         ]
@@ -742,20 +748,15 @@ class _Expander:
         inputs = self._block_inputs(
             block_name, declared_inputs, arguments, arguments_path, location, context, previous
         )
-        if shared is not None:
-            values = shared.values
-        else:
-            shape_inputs = {
-                input_name: ref
-                for input_name, ref in zip(declared_inputs, inputs, strict=True)
-                if isinstance(ref, _PendingRef)
-            }
-            values = self._bind_params(
-                block_name, block, arguments, arguments_path, location, context, shape_inputs
-            )
         names = NameScope(f"block {block_name}")
         for input_name, ref in zip(declared_inputs, inputs, strict=True):
             names.define(input_name, ref, location)
+        if shared is not None:
+            values = shared.values
+        else:
+            values = self._bind_params(
+                block_name, block, arguments, arguments_path, location, context, _ShapeNames(names)
+            )
         use_name = name if name is not None else _auto_name(block_name)
         inner = dataclasses.replace(
             self._nested(context, arguments_path),
@@ -938,7 +939,7 @@ class _Expander:
     ):
         """The value scope of a block body: the vars plus the params of this use.
 
-        shape_inputs: {input name: reference} that `shape()` reads in the body.
+        shape_inputs: the names `shape()` reads in the body (`_ShapeNames`).
         """
         params = block.get("params") or {}
         given = constructor_arguments(arguments)
@@ -1419,7 +1420,12 @@ class _Expander:
                     values.find(name)
                 except FailedValue:
                     return None
-            value = Deferred(raw, values.snapshot(), dict(values.shape_inputs))
+            read = {
+                name: values.shape_inputs.reference(name)
+                for name in _shape_arguments(raw)
+                if name in values.shape_inputs
+            }
+            value = Deferred(raw, values.snapshot(), read)
         return Binding(value, self._origin(raw, path, recorder.used, source))
 
     def _origin(self, raw, path, used, source):
@@ -1483,6 +1489,42 @@ class _Expander:
 
 # A `model:` block use is a node of this type, holding the block's graph.
 _MODEL_TYPES = {"functional": "Functional", "sequential": "Sequential"}
+
+
+class _ShapeNames:
+    """What `shape(name)` may read: the inputs and layers defined so far in a name scope."""
+
+    def __init__(self, names):
+        self.names = names
+
+    def reference(self, name):
+        """The `_PendingRef` of `name`, or None (a block use with several outputs)."""
+        target = self.names.find(name)
+        if isinstance(target, _BlockUse):
+            target = target.outputs[0] if len(target.outputs) == 1 else None
+        if target is None or target is _MISSING_INPUT:
+            return None
+        return target if isinstance(target, _PendingRef) else _PendingRef(target)
+
+    def __contains__(self, name):
+        return self.reference(name) is not None
+
+    def __iter__(self):
+        return iter(sorted(self.names.names()))
+
+
+_SHAPE_CALL_RE = re.compile(r"\bshape\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)")
+
+
+def _shape_arguments(raw):
+    """The names a value passes to `shape()`, read from its text."""
+    if isinstance(raw, str):
+        return _SHAPE_CALL_RE.findall(raw)
+    if isinstance(raw, dict):
+        raw = list(raw.values())
+    if isinstance(raw, list):
+        return [name for item in raw for name in _shape_arguments(item)]
+    return []
 
 
 @dataclasses.dataclass(frozen=True)

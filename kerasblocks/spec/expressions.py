@@ -23,7 +23,7 @@ Expressions, loosest binding first, with Python's precedence and meaning:
     null None                null (YAML's null, Python's None)
     min(...) max(...)        of numbers, or of one list of numbers
     len(x)                   of a list, text or mapping
-    shape(input)             the shape of a block input, as a list ([None, 32, 3]);
+    shape(input)             the shape of an input or earlier layer, as a list ([None, 32, 3]);
                              the argument is a bare input name, not a value
 
 Booleans are not numbers: `${(1 < 2) + 1}`, `${-true}` and `${x[true]}` are
@@ -34,7 +34,7 @@ error otherwise ("cannot compare a list with a number (`<`)"). `in` looks for
 an item of a list (by `==`), a key of a mapping, or a piece of text in text.
 There are no text literals, attributes, or calls other than the functions
 above; `shape()` asks the lookup (see `substitute`) and is an error where the
-lookup has no `shape`, i.e. outside a block body.
+lookup has no `shape` (in vars, say).
 
 The evaluator is a small recursive descent parser; it never calls Python's
 `eval` and never builds Python code. It reads the whole expression first (a
@@ -909,14 +909,14 @@ def _shape_of(lookup, name, at, argument_at):
     shape = getattr(lookup, "shape", None)
     if shape is None:
         raise ExpressionError(
-            "shape() can only be used inside a block body, on one of its inputs", at
+            "shape() can only be used in layers, on an input or an earlier layer", at
         )
     try:
         value = shape(name)
     except KeyError:
         known = lookup.shape_names() if hasattr(lookup, "shape_names") else ()
         raise ExpressionError(
-            f"shape(): '{name}' is not an input of this block{did_you_mean(name, known)}",
+            f"shape(): no input or earlier layer named '{name}' here{did_you_mean(name, known)}",
             argument_at,
         ) from None
     except ExpressionError as error:

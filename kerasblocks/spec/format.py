@@ -137,8 +137,8 @@ def flow(value):
         return "[" + ", ".join(flow(item) for item in value) + "]"
     if isinstance(value, NestedLayer):
         return flow({value.type: value.arguments})
-    if isinstance(value, Deferred):  # as written: it reads shape(), known when built
-        return json.dumps(str(value.text))
+    if isinstance(value, Deferred):  # it reads shape(), known when built
+        return json.dumps(standalone_text(value))
     if isinstance(value, dict):
         return (
             "{"
@@ -148,6 +148,57 @@ def flow(value):
             + "}"
         )
     raise TypeError(f"cannot write a {type(value).__name__} into a spec")
+
+
+_EXPRESSION_RE = re.compile(r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+_TOKEN_RE = re.compile(r"\bshape\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)|[A-Za-z_][A-Za-z0-9_]*")
+_WORDS = frozenset(
+    {"and", "or", "not", "if", "else", "in", "true", "false", "null", "True", "False", "None",
+     "len", "min", "max"}
+)
+_IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def standalone_text(deferred):
+    """A `Deferred` value's text that means the same outside its block.
+
+    The params and vars it uses are written as their values and `shape(input)`
+    names the node the input is (`shape(stage1_add)`), so the expanded spec
+    evaluates it again at build time. Where that cannot be said (a value that
+    is text, a node name that is not an identifier) the text is kept as written.
+    """
+    text = deferred.text
+    if not isinstance(text, str):
+        return str(text)
+
+    def literal(value):
+        if isinstance(value, bool) or value is None:
+            return {True: "true", False: "false", None: "null"}[value]
+        if isinstance(value, (int, float)):
+            return repr(value)
+        if isinstance(value, list):
+            return "[" + ", ".join(literal(item) for item in value) + "]"
+        raise ValueError(value)
+
+    def token(match):
+        if match.group(1) is not None:  # shape(name): the node it reads
+            ref = deferred.inputs.get(match.group(1))
+            if ref is None or ref.output is not None or not _IDENTIFIER_RE.match(ref.node):
+                raise ValueError(match.group(0))
+            return f"shape({ref.node})"
+        word = match.group(0)
+        if word in _WORDS or word not in deferred.values:
+            return word
+        return literal(deferred.values[word])
+
+    def expression(match):
+        body = match.group(1) if match.group(1) is not None else match.group(2)
+        return "${" + _TOKEN_RE.sub(token, body) + "}"
+
+    try:
+        return _EXPRESSION_RE.sub(expression, text)
+    except ValueError:
+        return text
 
 
 def _text(text, escape=True):

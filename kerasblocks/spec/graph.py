@@ -117,7 +117,10 @@ class LayerNode:
         the nested model's own `Graph`; its inputs' shapes are those of the
         tensors the call takes, known when it is built.
     block_uses: the names of those block uses, outermost first (what the
-        layer's name is prefixed with): ("stage1", "stage1_unit2").
+        layer's name is prefixed with): ("stage1", "stage1_unit2"). Inside a
+        nested model (a `model:` block) they start again from the model: the
+        model's own use is in `blocks` but not here, so `blocks` may be the
+        longer one; pair them from the innermost end.
     """
 
     name: str

@@ -3,6 +3,8 @@
 A type name in a spec is one of:
 - a Keras layer class name in the signature table (`Conv2D`, `MaxPool2D`, ...);
 - a kerasblocks layer (`LRN`, `InceptionBlock`, ...; also `kerasblocks>LRN`);
+- a `keras.applications` constructor (`ResNet50`, `MobileNetV2`, ...): a whole
+  model used as one node (`kerasblocks.spec.applications`);
 - a layer class of Keras' applications that Keras does not export
   (`LayerScale`, `StochasticDepth`, `CustomScaleLayer`), from its module as
   the generated table records it;
@@ -69,6 +71,12 @@ def resolve(type_name, location=None):
             import kerasblocks.layers
 
             return getattr(kerasblocks.layers, found.type_name)
+        if found.source == "keras.applications.model":
+            import functools
+
+            from kerasblocks.spec.applications import Application
+
+            return functools.partial(Application, found.type_name)
         if found.source == "keras.applications":  # the module comes from the table
             import importlib
 

@@ -38,9 +38,10 @@ class NeedsShape(Exception):
 class ValueScope:
     """Names usable in expressions; an inner scope shadows its parent.
 
-    shape_inputs: in a block body, {input name: reference} of the inputs
-        `shape(name)` may read; their shapes are known when the model is
-        built, so a value reading one is evaluated then (`graph.Deferred`).
+    shape_inputs: the names `shape(name)` may read (the expansion's view of
+        the inputs and layers defined so far; supports `in` and iteration);
+        their shapes are known when the model is built, so a value reading
+        one is evaluated then (`graph.Deferred`).
     """
 
     def __init__(self, bindings=None, parent=None, failed=(), shape_inputs=None):

@@ -119,8 +119,10 @@ _EMPTY_MAPPING = types.MappingProxyType({})
 class LayerSignature:
     """What a spec may pass to one layer type.
 
-    source: "keras", "kerasblocks" or "keras.applications" (a layer class of
-        Keras' applications, such as ConvNeXt's LayerScale).
+    source: "keras", "kerasblocks", "keras.applications" (a layer class of
+        Keras' applications, such as ConvNeXt's LayerScale) or
+        "keras.applications.model" (an application constructor such as
+        ResNet50: a node that is a whole nested model).
     arguments: {name: Argument}, base `Layer` arguments (`dtype`, `trainable`,
         ...) included when the class forwards `**kwargs` to `Layer`.
     refused: why specs may not use this type, or None.
@@ -300,6 +302,10 @@ def generate():
             layers[name] = _layer_entry(name, cls, "keras", calls)
     for cls in ALL_LAYERS:
         layers[cls.__name__] = _layer_entry(cls.__name__, cls, "kerasblocks", calls)
+    for name in _public_names(keras.applications):
+        constructor = getattr(keras.applications, name)
+        if name[:1].isupper() and inspect.isfunction(constructor):
+            layers[name] = _application_entry(name, constructor, calls)
     for name, module_name in APPLICATION_LAYERS.items():
         try:
             cls = getattr(importlib.import_module(module_name), name)
@@ -354,6 +360,27 @@ def _layer_entry(type_name, cls, source, calls):
     entry["arguments"] = _without_name(arguments)
     entry["accepts_base_layer_arguments"] = accepts_kwargs
     return entry
+
+
+def _application_entry(name, constructor, calls):
+    """A `keras.applications` constructor as a node type: a nested model.
+
+    `input_tensor` is left out (the node's input is the tensor it is called
+    with) and `weights` defaults to null: nothing is ever downloaded.
+    """
+    from keras.src.models.functional import Functional  # what constructors return
+
+    call_key, call_entry = _call_entry(Functional)
+    calls.setdefault(call_key, call_entry)
+    arguments = []
+    for parameter in inspect.signature(constructor).parameters.values():
+        if parameter.name in ("input_tensor", "name"):
+            continue
+        entry = _argument_entry(parameter)
+        if parameter.name == "weights":
+            entry["default"] = None
+        arguments.append(entry)
+    return {"source": "keras.applications.model", "call": call_key, "arguments": arguments}
 
 
 def _refusal(type_name, parameter_names):

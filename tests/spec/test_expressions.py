@@ -359,7 +359,7 @@ def _logic_error(expression):
         ("len(sizes, sizes)", 0, "len() takes one value, got 2"),
         ("min([])", 0, "min() of an empty list"),
         ("max([1, act])", 0, "'max' needs numbers, got the str 'relu'"),
-        ("shape(x)", 0, "shape() can only be used inside a block body, on one of its inputs"),
+        ("shape(x)", 0, "shape() can only be used in layers, on an input or an earlier layer"),
         ("shape(1)", 6, _SHAPE_ARGUMENT),
         ("shape(a, b)", 6, _SHAPE_ARGUMENT),
         ("shape(true)", 6, _SHAPE_ARGUMENT),
@@ -505,7 +505,7 @@ def test_shape_results_are_fresh_lists_and_errors_are_located():
         (
             "shape(inptu)",
             6,
-            "shape(): 'inptu' is not an input of this block; did you mean 'input'?",
+            "shape(): no input or earlier layer named 'inptu' here; did you mean 'input'?",
         ),
         ("shape(broken)", 6, "the shape of 'broken' is not known yet"),
         ("shape(input)[0] + 1", 16, "'+' needs numbers, got null"),
