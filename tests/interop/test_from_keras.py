@@ -9,7 +9,6 @@ functional and Sequential models, a registered third-party layer and
 `keras.applications.MobileNetV2`, which kerasblocks had no part in writing.
 """
 
-import json
 import runpy
 import textwrap
 from pathlib import Path
@@ -25,6 +24,7 @@ from kerasblocks.errors import UsageError
 from kerasblocks.interop.spec_writer import spec_to_yaml
 from kerasblocks.spec.catalog import shipped_specs
 from kerasblocks.spec.signatures import load_table
+from tests.interop.round_trip import assert_same_model, round_trip
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "keras_model_to_spec.py"
 SPECS = {spec.name: spec for spec in shipped_specs()}
@@ -71,41 +71,6 @@ class Unregistered(keras.layers.Layer):
 
 
 # --- helpers ---------------------------------------------------------------------------
-
-
-def round_trip(model):
-    """(spec text, model built from it); the text validates without warnings."""
-    text = kerasblocks.to_spec(model)
-    assert kerasblocks.validate(text) == []
-    return text, kerasblocks.build(text)
-
-
-def functional_config(model):
-    """The model's functional config as plain JSON data (a Sequential model's too)."""
-    if isinstance(model, keras.Sequential):
-        model = keras.Model(model.inputs[0], model.outputs[0], name=model.name)
-    return json.loads(json.dumps(model.get_config()))
-
-
-def assert_same_model(original, rebuilt, batch_size=2):
-    """Same structure, configs and counts; same outputs with the weights copied."""
-    # Every layer: class, name, config, build shape, inbound connections, in
-    # order; and the model's inputs and outputs. No field is exempt.
-    assert functional_config(rebuilt) == functional_config(original)
-    assert parameter_counts(rebuilt) == parameter_counts(original)
-    for layer in original.layers:
-        rebuilt.get_layer(layer.name).set_weights(layer.get_weights())
-    rng = np.random.default_rng(0)
-    inputs = [
-        rng.uniform(-1, 1, (batch_size, *tensor.shape[1:])).astype(tensor.dtype)
-        for tensor in original.inputs
-    ]
-    inputs = inputs[0] if len(inputs) == 1 else inputs
-    expected = keras.tree.flatten(original(inputs, training=False))
-    found = keras.tree.flatten(rebuilt(inputs, training=False))
-    assert len(found) == len(expected)
-    for want, got in zip(expected, found):
-        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
 
 
 def written_layers(text):
@@ -195,6 +160,8 @@ def test_shipped_spec_round_trip(name):
         data = kerasblocks.load_spec(text).data
         written = written_layers(text) + list(data.get("defaults", {}).items())
         for type_name, arguments in written:
+            if type_name not in table:
+                continue  # an op, or a block
             for argument, value in (arguments or {}).items():
                 signature_argument = table[type_name].arguments.get(argument)
                 if signature_argument is not None and signature_argument.has_default:
@@ -416,19 +383,20 @@ def test_from_keras_command_errors_leave_no_file(tmp_path, capsys):
 
 
 def test_every_layer_a_spec_cannot_name_is_listed():
-    inner_inputs = keras.Input((8,))
+    inner_inputs = keras.Input((None, 8), name="steps")
     inner = keras.Model(inner_inputs, keras.layers.Dense(8)(inner_inputs), name="inner")
-    inputs = keras.Input((8,), name="x")
+    inputs = keras.Input((5, 8), name="x")
     x = keras.layers.Lambda(lambda tensor: tensor * 2, name="double")(inputs)
     x = Unregistered(name="mine")(x)
-    x = inner(x)
-    shared = keras.layers.Dense(8, name="shared")
+    x = inner(x)  # a nested model is fine, but not one whose input shape differs
+    x = keras.ops.argsort(x)  # an op the operations table does not have
+    shared = keras.layers.Dense(8, name="shared")  # shared layers are fine
     x = keras.ops.add(shared(x), shared(x))
     model = keras.Model(inputs, x, name="bad")
     with pytest.raises(UsageError) as caught:
         kerasblocks.to_spec(model)
     lines = str(caught.value).splitlines()
-    assert lines[0] == "model 'bad' cannot be written as a spec; 5 layers to change:"
+    assert lines[0] == "model 'bad' cannot be written as a spec; 4 layers to change:"
     assert lines[1:] == [
         "  - 'double' (Lambda): Lambda layers can carry code and are refused in specs; write a "
         "registered custom layer instead",
@@ -436,22 +404,25 @@ def test_every_layer_a_spec_cannot_name_is_listed():
         "Keras; register it with @keras.saving.register_keras_serializable(package='my_package') "
         "and it is written 'my_package>Unregistered' (import that package before building the "
         "spec)",
-        "  - 'inner' (Functional): a model used as a layer; specs have no nested models: call the "
-        "inner model's layers on the outer model's tensors (flatten it), or write it as a block "
-        "in the spec",
-        "  - 'add' (keras.ops Add): a keras.ops call, not a layer; a spec can only name layers: "
-        "use keras.layers.Add, or a registered custom layer",
-        "  - 'shared' (Dense): called 2 times in the model (a shared layer); a spec layer is "
-        "called once, on the inputs it names",
+        "  - 'argsort' (keras.ops Argsort): a keras.ops call (Argsort) that the spec's operations "
+        "table does not have; use a Keras layer that does the same, or a registered custom layer",
+        "  - 'inner' (Functional): its input 'steps' is (None, 8) float32 but it is called on "
+        "(5, 8) float32; a spec's nested model takes the shape and dtype of what it is called "
+        "on: build it with inputs of that shape",
     ]
 
 
-def test_a_layer_called_with_training_true_is_refused():
+def test_call_options_are_written_as_keras_recorded_them():
     inputs = keras.Input((4,), name="x")
-    model = keras.Model(inputs, keras.layers.Dropout(0.5, name="drop")(inputs, training=True))
-    with pytest.raises(UsageError, match=r"'drop' \(Dropout\): called with keyword arguments "
-                       r"\(training=True\)"):
-        kerasblocks.to_spec(model)
+    x = keras.layers.Dropout(0.5, name="drop")(inputs, training=True)
+    x = keras.layers.Dropout(0.5, name="plain")(x, training=False)  # what Keras records anyway
+    x = keras.layers.Dropout(0.5, name="none")(x, training=None)  # differs from a plain call
+    original = keras.Model(inputs, x, name="calls")
+    text, rebuilt = round_trip(original)
+    assert "  - Dropout: {rate: 0.5, name: drop, call: {training: true}}\n" in text
+    assert "  - Dropout: {rate: 0.5, name: plain}\n" in text
+    assert "  - Dropout: {rate: 0.5, name: none, call: {training: null}}\n" in text
+    assert_same_model(original, rebuilt)
 
 
 def test_models_that_are_not_graphs_are_refused():
