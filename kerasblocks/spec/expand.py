@@ -886,31 +886,31 @@ class _Expander:
         if written is None:
             given = [self._chained(previous, location, None)]
         elif isinstance(written.value, dict):  # by the block's input names
-            given = []
-            for key in written.value:
-                if key not in declared:
-                    self._error(
-                        f"block {block_name} has no input '{key}'{did_you_mean(key, declared)}",
-                        self.document.key_location(written.path + (key,)),
-                        hint=f"its inputs: {', '.join(declared)}",
-                    )
+            unknown = [key for key in written.value if key not in declared]
+            for key in unknown:
+                self._error(
+                    f"block {block_name} has no input '{key}'{did_you_mean(key, declared)}",
+                    self.document.key_location(written.path + (key,)),
+                    hint=f"its inputs: {', '.join(declared)}",
+                )
             missing = [input_name for input_name in declared if input_name not in written.value]
-            if missing and all(key in declared for key in written.value):
+            if missing and not unknown:
                 self._error(
                     f"block {block_name} needs {_plural('input', missing)} {_quoted(missing)}",
                     self.document.location(written.path),
                 )
-            return [
-                self._reference_tree(_Written(written.value[input_name],
-                                              written.path + (input_name,)), context, None)
-                if input_name in written.value
-                else _MISSING_INPUT
+            refs = {
+                input_name: self._reference_tree(
+                    _Written(written.value[input_name], written.path + (input_name,)), context, None
+                )
                 for input_name in declared
-            ]
+                if input_name in written.value
+            }
+            return [refs.get(input_name) or _MISSING_INPUT for input_name in declared]
         else:
             tree = self._reference_tree(written, context, None)
             given = tree if isinstance(written.value, list) else [tree]
-        if len(given) != len(declared):
+        if len(given) != len(declared) and written is not None and written.value != []:
             self._error(
                 f"block {block_name} takes {len(declared)} {_plural('input', declared)} "
                 f"({', '.join(declared)}), got {len(given)}",
