@@ -910,7 +910,8 @@ class _Expander:
         else:
             tree = self._reference_tree(written, context, None)
             given = tree if isinstance(written.value, list) else [tree]
-        if len(given) != len(declared) and written is not None and written.value != []:
+        empty = written is not None and written.value == []  # reported as naming nothing
+        if len(given) != len(declared) and not empty:
             self._error(
                 f"block {block_name} takes {len(declared)} {_plural('input', declared)} "
                 f"({', '.join(declared)}), got {len(given)}",
