@@ -32,7 +32,7 @@ from kerasblocks.spec.parse import parse_value
 # Top-level keys that get a blank line before them (sections, as in specs/).
 _SECTION_KEYS = ("defaults", "blocks", "layers", "train")
 # Top-level mappings written on one line when they fit, as in specs/.
-_FLOW_TOP_LEVEL_KEYS = ("vars",)
+_FLOW_TOP_LEVEL_KEYS = ("vars", "outputs")
 # Top-level keys that the spec reads as plain YAML, without `$var` interpolation.
 _LITERAL_TOP_LEVEL_KEYS = ("description", "train")
 # Text written without quotes (when YAML reads it back as the same text).
@@ -47,7 +47,8 @@ def spec_to_yaml(spec, *, comment=None, width=100):
 
     Layout rules:
     - top-level mappings (`inputs`, `defaults`, `blocks`, `train`) are
-      written one entry per line; `vars` on one line when it fits;
+      written one entry per line; `vars` and `outputs` on one line when
+      they fit;
     - a top-level list of mappings and every `layers:` list (of a block, a
       `repeat`, a `scope`) are written one item per line, `- Type: {...}`;
       an item too long for `width` becomes a nested mapping, one argument
