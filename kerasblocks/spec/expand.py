@@ -768,9 +768,8 @@ class _Expander:
         )
         inner = self._with_defaults(inner, block.get("defaults"), block_path + ("defaults",))
         first_layer = len(self.layers)
+        # A missing input was reported: _MISSING_INPUT keeps the body's chain quiet.
         first_input = inputs[0] if len(declared_inputs) == 1 else None
-        if first_input is _MISSING_INPUT:
-            first_input = None
         last = self._expand_list(block["layers"], block_path + ("layers",), inner, first_input)
         self.diagnostics += names.finish()
         outputs, output_names = self._block_outputs(block_name, block, names, last)

@@ -73,6 +73,9 @@ class Deferred:
     def __str__(self):
         return str(self.text)
 
+    def __repr__(self):  # short: origins and messages quote it (values may nest)
+        return f"Deferred({self.text!r})"
+
 
 @dataclasses.dataclass(frozen=True)
 class InputNode:

@@ -444,3 +444,23 @@ layers:
         "'${shape(input)[5]}': index 5 is out of range for a list of 3 items"
     )
     assert caught.value.diagnostics[0].location.line == 10
+
+
+def test_origins_of_values_read_at_build_time_stay_short():
+    """A param read at build time, passed on through many block uses, is quoted
+    by its text in origins (not with the values it was written among)."""
+    spec = _spec(
+        """blocks:
+  Pad:
+    params: {rows: "${shape(input)[1]}"}
+    layers:
+      - ZeroPadding2D: {padding: "${[[rows % 2, 0], [0, 0]]}"}
+layers:
+  - repeat: 12
+    layers: [Pad: {}]
+""",
+        inputs="  image: {shape: [7, 7, 3]}\n",
+    )
+    graph = expand(spec)
+    assert max(len(repr(node.argument_origins)) for node in graph.layers) < 1000
+    assert kerasblocks.build(spec).output.shape == (None, 8, 7, 3)  # padded once: 7 is odd
