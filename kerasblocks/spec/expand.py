@@ -475,7 +475,7 @@ class _Expander:
             args, kwargs = ([ref] if ref is not None else []), {}
         elif isinstance(written.value, dict):
             args, kwargs = self._named_call_inputs(
-                type_name, signature, arguments, arguments_path, written, context, node
+                type_name, signature, arguments, arguments_path, written, context, node, previous
             )
         else:
             args, kwargs = [self._reference_tree(written, context, node)], {}
@@ -508,51 +508,58 @@ class _Expander:
         return _Written(value, path)
 
     def _named_call_inputs(self, type_name, signature, arguments, arguments_path, written,
-                           context, node):
-        """Call arguments by name: the leading ones by position, the rest by keyword."""
+                           context, node, previous):
+        """Call arguments by name: the leading ones by position, the rest by keyword.
+
+        The call's first argument, when the mapping leaves it out, is the
+        previous output, as in a chain (`inputs: {value: memory}`: the query is
+        the previous layer).
+        """
         entries = {}
+        first = next(iter(signature.call_arguments), None) if signature is not None else None
+        if first is not None and first not in written.value and previous is not None:
+            entries[first] = self._chained(previous, self.document.location(written.path), node)
         for key, value in written.value.items():
             key_path = written.path + (key,)
             if signature is not None and not signature.accepts_call_argument(key):
                 self._unknown_call_argument(type_name, signature, key, key_path)
                 continue
             entries[key] = self._reference_tree(_Written(value, key_path), context, node)
-        if signature is not None and len(entries) == len(written.value):  # else a typo, reported
-            missing = [
-                name for name in signature.required_call_arguments() if name not in written.value
-            ]
+        typo = any(key not in entries for key in written.value)  # reported
+        if signature is not None and not typo:
+            missing = [name for name in signature.required_call_arguments() if name not in entries]
             if missing:
                 self._error(
                     f"{type_name} needs call {_plural('argument', missing)} {_quoted(missing)} "
                     "in `inputs`",
                     self.document.location(written.path),
                 )
-        count = self._positional_count(signature, arguments, arguments_path, written, context)
+        count = self._positional_count(signature, arguments, arguments_path, entries, context)
         # By position in the order of the call's parameters, as Python binds them.
-        order = list(signature.call_arguments) if signature is not None else list(written.value)
+        order = list(signature.call_arguments) if signature is not None else list(entries)
         by_position = [name for name in order[:count] if name in entries]
         args = [entries[name] for name in by_position]
         return args, {key: value for key, value in entries.items() if key not in by_position}
 
-    def _positional_count(self, signature, arguments, arguments_path, written, context):
+    def _positional_count(self, signature, arguments, arguments_path, entries, context):
         if POSITIONAL_KEY in arguments:
             path = arguments_path + (POSITIONAL_KEY,)
             binding = self._evaluate(arguments[POSITIONAL_KEY], path, context.values,
                                      _Source("layer"))
             count = binding.value if binding is not None else 0
             if isinstance(count, bool) or not isinstance(count, int) or not (
-                0 <= count <= len(written.value)
+                0 <= count <= len(entries)
             ):
                 self._error(
                     f"`positional` counts the leading `inputs` passed by position: a whole "
-                    f"number from 0 to {len(written.value)}, got {count!r}",
+                    f"number from 0 to {len(entries)}, got {count!r}",
                     self.document.location(path),
                 )
                 return 0
             return count
         if signature is None:
             return 1  # a plugin: its main input by position, the rest by keyword
-        return signature.positional_count(written.value)
+        return signature.positional_count(entries)
 
     def _unknown_call_argument(self, type_name, signature, key, path):
         suggestion = did_you_mean(key, signature.call_arguments)
@@ -892,19 +899,23 @@ class _Expander:
                     self.document.key_location(written.path + (key,)),
                     hint=f"its inputs: {', '.join(declared)}",
                 )
-            missing = [input_name for input_name in declared if input_name not in written.value]
+            refs = {}
+            if declared[0] not in written.value and previous is not None:  # as in a chain
+                refs[declared[0]] = self._chained(previous, location, None)
+            missing = [
+                input_name
+                for input_name in declared
+                if input_name not in written.value and input_name not in refs
+            ]
             if missing and not unknown:
                 self._error(
                     f"block {block_name} needs {_plural('input', missing)} {_quoted(missing)}",
                     self.document.location(written.path),
                 )
-            refs = {
-                input_name: self._reference_tree(
-                    _Written(written.value[input_name], written.path + (input_name,)), context, None
-                )
-                for input_name in declared
-                if input_name in written.value
-            }
+            for input_name in declared:
+                if input_name in written.value:
+                    value = _Written(written.value[input_name], written.path + (input_name,))
+                    refs[input_name] = self._reference_tree(value, context, None)
             return [refs.get(input_name) or _MISSING_INPUT for input_name in declared]
         else:
             tree = self._reference_tree(written, context, None)

@@ -464,3 +464,25 @@ layers:
     graph = expand(spec)
     assert max(len(repr(node.argument_origins)) for node in graph.layers) < 1000
     assert kerasblocks.build(spec).output.shape == (None, 8, 7, 3)  # padded once: 7 is odd
+
+
+def test_the_chain_fills_the_first_call_argument_or_block_input_left_out():
+    spec = _spec(
+        """blocks:
+  Up:
+    inputs: [x, skip]
+    layers:
+      - UpSampling1D: {size: 2, inputs: x, name: up}
+      - Concatenate: {inputs: [up, skip]}
+layers:
+  - Dense: {units: 8, name: memory}
+  - MaxPooling1D: {pool_size: 2, name: pooled}
+  - MultiHeadAttention: {num_heads: 1, key_dim: 4, inputs: {value: memory}, name: mha}
+  - Up: {inputs: {skip: memory}, name: up1}
+"""
+    )
+    graph = expand(spec)
+    mha = graph.node("mha")
+    assert [str(arg) for arg in mha.args] == ["pooled", "memory"]  # query: the chain
+    assert [str(ref) for ref in graph.node("up1_up").args] == ["mha"]
+    assert kerasblocks.build(spec).output.shape == (None, 6, 16)
