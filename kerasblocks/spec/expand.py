@@ -406,43 +406,32 @@ class _Expander:
                 hint="`share` names an earlier layer (or block use) of the same type",
             )
             return None
-        if type_name in self.blocks and MODEL_KEY in self.blocks[type_name]:
-            target_node = target.node if isinstance(target, _PendingRef) else target
-            if isinstance(target_node, _PendingLayer) and target_node.shares is not None:
-                target_node = target_node.shares
-            model = getattr(target_node, "model", None)
-            if model is None or model.block != type_name:
-                self._error(
-                    f"'{binding.value}' is not a use of block {type_name}: a shared block use "
-                    "shares the model of an earlier use of the same block",
-                    location,
-                )
-                return None
-            given = sorted(constructor_arguments(arguments))
-            if given:
-                self._error(
-                    f"a shared block use takes its params from '{binding.value}'; "
-                    f"remove {_quoted(given)}",
-                    self.document.key_location(arguments_path + (given[0],)),
-                )
-            return target_node
-        if type_name in self.blocks:
-            if not isinstance(target, _BlockUse) or target.block != type_name:
-                self._error(
-                    f"'{binding.value}' is not a use of block {type_name}: a shared block use "
-                    "shares the layers of an earlier use of the same block",
-                    location,
-                )
-                return None
-            given = sorted(constructor_arguments(arguments))
-            if given:
-                self._error(
-                    f"a shared block use takes its params from '{binding.value}'; "
-                    f"remove {_quoted(given)}",
-                    self.document.key_location(arguments_path + (given[0],)),
-                )
-            return target
         target_node = target.node if isinstance(target, _PendingRef) else target
+        if isinstance(target_node, _PendingLayer) and target_node.shares is not None:
+            target_node = target_node.shares  # share with the owner of the layer
+        if type_name in self.blocks:
+            # A `model:` block use is one node holding its model; another block use
+            # is a `_BlockUse` of its layers.
+            is_model = MODEL_KEY in self.blocks[type_name]
+            if is_model:
+                owner = target_node
+                model = getattr(owner, "model", None)
+                block = model.block if model is not None else None
+            else:
+                owner = target
+                block = target.block if isinstance(target, _BlockUse) else None
+            if block != type_name:
+                shared = "model" if is_model else "layers"
+                self._error(
+                    f"'{binding.value}' is not a use of block {type_name}: a shared block use "
+                    f"shares the {shared} of an earlier use of the same block",
+                    location,
+                )
+                return None
+            self._refuse_own_arguments(
+                arguments, arguments_path, binding.value, "block use", "params"
+            )
+            return owner
         if not isinstance(target_node, _PendingLayer):
             what = "a block use" if isinstance(target, _BlockUse) else "a model input"
             self._error(
@@ -457,14 +446,16 @@ class _Expander:
                 hint=f"write `- {target_node.type}: {{share: {binding.value}}}`",
             )
             return None
-        given = sorted(key for key in constructor_arguments(arguments))
+        self._refuse_own_arguments(arguments, arguments_path, binding.value, "layer", "settings")
+        return target_node
+
+    def _refuse_own_arguments(self, arguments, arguments_path, shared_name, what, taken):
+        given = sorted(constructor_arguments(arguments))
         if given:
             self._error(
-                f"a shared layer takes its settings from '{binding.value}'; remove "
-                f"{_quoted(given)}",
+                f"a shared {what} takes its {taken} from '{shared_name}'; remove {_quoted(given)}",
                 self.document.key_location(arguments_path + (given[0],)),
             )
-        return target_node.shares or target_node
 
     def _layer_call(self, type_name, arguments, arguments_path, location, context, previous, node):
         """(args, kwargs) of a layer call, from `inputs`, `positional` and `call`."""
