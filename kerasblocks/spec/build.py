@@ -81,7 +81,9 @@ def _build(graph, resolve):
             continue
         node = _with_shapes_read(node, graph, tensors)
         args = [_call_value(graph, node, value, tensors) for value in node.args]
-        kwargs = {key: _call_value(graph, node, value, tensors) for key, value in node.kwargs.items()}
+        kwargs = {
+            key: _call_value(graph, node, value, tensors) for key, value in node.kwargs.items()
+        }
         if ops.is_op_name(node.type):
             call = functools.partial(_apply_op, node)
         elif node.shares is not None:

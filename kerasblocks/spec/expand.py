@@ -796,7 +796,6 @@ class _Expander:
         the model of an earlier use again.
         """
         block = self.blocks[block_name]
-        block_path = ("blocks", block_name)
         declared_inputs = tuple(block.get("inputs") or DEFAULT_BLOCK_INPUTS)
         inputs = self._block_inputs(
             block_name, declared_inputs, arguments, arguments_path, location, context, previous
@@ -815,22 +814,27 @@ class _Expander:
         if len(given) == len(declared_inputs):
             node.args = [given[0]] if len(given) == 1 else [given]
         if shared is None:
-            values = self._bind_params(
-                block_name, block, arguments, arguments_path, location, context
+            node.model = self._model_body(
+                block_name, block, kind, declared_inputs, arguments, arguments_path, location,
+                context,
             )
-            node.model = self._model_body(block_name, block, kind, declared_inputs, location,
-                                          context, values)
         self._add(node)
         if name is not None:
             context.names.define(name, node, location)
         return _PendingRef(node)
 
-    def _model_body(self, block_name, block, kind, declared_inputs, location, context, values):
+    def _model_body(
+        self, block_name, block, kind, declared_inputs, arguments, arguments_path, location,
+        context,
+    ):
         block_path = ("blocks", block_name)
-        model_inputs = [InputNode(input_name, (), location=location) for input_name in declared_inputs]
+        model_inputs = [InputNode(name, (), location=location) for name in declared_inputs]
         names = NameScope(f"block {block_name}")
         for input_node in model_inputs:
             names.define(input_node.name, _PendingRef(input_node), location)
+        values = self._bind_params(
+            block_name, block, arguments, arguments_path, location, context, _ShapeNames(names)
+        )
         inner = dataclasses.replace(
             self._nested(context, block_path),
             values=values,
@@ -1147,7 +1151,8 @@ class _Expander:
         if isinstance(node, _PendingLayer) and part.isdigit():
             return _PendingRef(node, int(part))
         if isinstance(node, _PendingLayer):
-            message = f"'{text}': outputs of a layer are numbered from 0, as in '{text.rsplit('.', 1)[0]}.1'"
+            head = text.rsplit(".", 1)[0]
+            message = f"'{text}': outputs of a layer are numbered from 0, as in '{head}.1'"
         elif isinstance(node, InputNode):
             message = f"'{text}': model input '{node.name}' has one output"
         else:

@@ -89,7 +89,9 @@ def _layer_lines(node, models, indent=""):
     lines = [f"{indent}  - {type_name}:  # {written}",
              f"{indent}      name: {flow(node.name)}"]
     if node.shares is not None:
-        lines.append(f"{indent}      share: {flow(node.shares)}  # the layer of '{node.shares}' again")
+        lines.append(
+            f"{indent}      share: {flow(node.shares)}  # the layer of '{node.shares}' again"
+        )
     if node.condition is not None:
         passed = f"'{node.passthrough}'" if node.passthrough is not None else "nothing"
         lines.append(

@@ -486,3 +486,18 @@ layers:
     assert [str(arg) for arg in mha.args] == ["pooled", "memory"]  # query: the chain
     assert [str(ref) for ref in graph.node("up1_up").args] == ["mha"]
     assert kerasblocks.build(spec).output.shape == (None, 6, 16)
+
+
+def test_a_model_block_reads_its_inputs_shape():
+    spec = _spec(
+        """blocks:
+  Widen:
+    model: functional
+    layers:
+      - Dense: {units: "${shape(input)[-1] * 2}", name: wide}
+layers:
+  - Widen: {name: widen}
+"""
+    )
+    model = kerasblocks.build(spec)
+    assert model.get_layer("widen").get_layer("wide").units == 16
