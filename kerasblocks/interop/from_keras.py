@@ -51,9 +51,10 @@ import os
 
 from kerasblocks._version import __version__
 from kerasblocks.errors import SpecError, UsageError
-from kerasblocks.interop.keras_graph import read_model
+from kerasblocks.interop.keras_graph import problems_error, read_model
 from kerasblocks.interop.layer_arguments import (
     ArgumentWriter,
+    UnwritableLayer,
     comparable,
     normalised,
     spec_value,
@@ -106,11 +107,7 @@ def to_spec(model, name=None):
             f"names cannot contain '/'). Received: name={spec_name!r}"
         )
     graph = read_model(keras_model)
-    writer = ArgumentWriter()
-    for entry in graph.all_calls():
-        if entry.kind == "layer" and entry.shares is None:
-            entry.arguments = writer.arguments(entry.layer, entry.type_name, entry.config)
-            entry.required = writer.signature(entry.type_name, type(entry.layer)).required
+    _find_arguments(keras_model, graph)
     defaults = lay_out(graph)
     spec = _spec_data(spec_name, graph, defaults)
     comment = (
@@ -150,6 +147,23 @@ def _as_model(model):
             "(in Python: import it, then call kerasblocks.to_spec); Lambda layers cannot be "
             "loaded in safe mode"
         ) from error
+
+
+def _find_arguments(model, graph):
+    """Sets every layer's arguments; lists every layer a spec cannot hold in one error."""
+    writer = ArgumentWriter()
+    problems = []
+    for path, entry in graph.calls_with_paths():
+        if entry.kind != "layer" or entry.shares is not None:
+            continue
+        try:
+            entry.arguments = writer.arguments(entry.layer, entry.type_name, entry.config)
+        except UnwritableLayer as error:
+            problems.append((" > ".join((*path, entry.name)), entry.type_name, [str(error)]))
+            continue
+        entry.required = writer.signature(entry.type_name, type(entry.layer)).required
+    if problems:
+        raise problems_error(model.name, problems)
 
 
 # --- the spec ----------------------------------------------------------------------
@@ -229,7 +243,10 @@ def _entry_data(entry, shared, owners):
     else:
         call = written_call(registry.signature(entry.type_name), entry.args, entry.kwargs)
     if entry.chained_operand is not None:
-        del call[INPUTS_KEY]
+        if isinstance(call[INPUTS_KEY], dict):  # the chain fills the first call argument
+            del call[INPUTS_KEY][next(iter(call[INPUTS_KEY]))]
+        else:
+            del call[INPUTS_KEY]
     written.update(call)
     return {type_name: written}
 

@@ -111,11 +111,12 @@ class CallEntry:
     def chain_candidate(self):
         """(argument, node name) that the previous entry can fill, or None.
 
-        A layer call with one positional tensor (a whole node's output) and
-        no keyword tensors is written without `inputs` after that node. An
-        op leaves out its first operand when that operand is the one the
-        previous entry fills (the first required tensor operand) and holds
-        a whole node's output.
+        A layer call whose first positional tensor is a whole node's output
+        is written after that node without it: no `inputs` for one tensor,
+        else an `inputs` mapping without the call's first argument (the chain
+        fills it). An op leaves out its first operand when that operand is
+        the one the previous entry fills (the first required tensor operand)
+        and holds a whole node's output.
         """
         if self.is_op:
             operands = ops.op_spec(self.type_name).operands
@@ -126,12 +127,11 @@ class CallEntry:
             if isinstance(value, Ref) and value.output is None:
                 return first.name, value.node
             return None
-        if len(self.args) != 1 or not isinstance(self.args[0], Ref):
+        if not self.args or not isinstance(self.args[0], Ref) or self.args[0].output is not None:
             return None
-        if self.args[0].output is not None:
-            return None
-        if any(holds_refs(value) for value in self.kwargs.values()):
-            return None
+        several = len(self.args) > 1 or any(holds_refs(value) for value in self.kwargs.values())
+        if several and (self.kind != "layer" or registry.signature(self.type_name) is None):
+            return None  # only a layer with a known call fills a left-out first argument
         return 0, self.args[0].node
 
 
@@ -164,10 +164,15 @@ class ModelGraph:
 
     def all_calls(self):
         """The calls of this model and of every nested model in it, outer ones first."""
-        for call in self.calls:
+        for _, call in self.calls_with_paths():
             yield call
+
+    def calls_with_paths(self, path=()):
+        """(names of the nested models a call sits in, call) for every call, as `all_calls`."""
+        for call in self.calls:
+            yield path, call
             if call.model is not None:
-                yield from call.model.all_calls()
+                yield from call.model.calls_with_paths((*path, call.name))
 
 
 def read_model(model):
@@ -200,16 +205,11 @@ class _Reader:
             messages.append(message)
 
     def raise_problems(self):
-        if not self.problems:
-            return
-        listing = "\n".join(
-            f"  - '{name}' ({self.labels[name]}): {'; and '.join(messages)}"
-            for name, messages in self.problems.items()
-        )
-        count = f"{len(self.problems)} layer{'s' if len(self.problems) != 1 else ''}"
-        raise UsageError(
-            f"model '{self.model.name}' cannot be written as a spec; {count} to change:\n{listing}"
-        )
+        if self.problems:
+            raise problems_error(
+                self.model.name,
+                [(name, self.labels[name], messages) for name, messages in self.problems.items()],
+            )
 
     def read(self):
         import keras
@@ -550,6 +550,17 @@ class _Reader:
                 static=static,
             )
         ]
+
+def problems_error(model_name, problems):
+    """One `UsageError` listing every offending layer once: [(name, label, [messages])]."""
+    listing = "\n".join(
+        f"  - '{name}' ({label}): {'; and '.join(messages)}" for name, label, messages in problems
+    )
+    count = f"{len(problems)} layer{'s' if len(problems) != 1 else ''}"
+    return UsageError(
+        f"model '{model_name}' cannot be written as a spec; {count} to change:\n{listing}"
+    )
+
 
 _UNWRITABLE = object()
 _MODEL_TYPES = ("Functional", "Sequential")

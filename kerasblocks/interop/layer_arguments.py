@@ -49,6 +49,10 @@ class Signature(NamedTuple):
     required: frozenset  # arguments without a default
 
 
+class UnwritableLayer(UsageError):
+    """A layer whose arguments a spec cannot hold; the message says why (no layer name)."""
+
+
 class _Subject(NamedTuple):
     """The layer whose arguments are being written."""
 
@@ -91,7 +95,7 @@ class ArgumentWriter:
             layer-valued arguments (lists of them for `cells`).
 
         Raises:
-            UsageError: the layer's config does not give the layer back
+            UnwritableLayer: the layer's config does not give the layer back
                 through its constructor, or holds values YAML cannot.
         """
         subject = _Subject(layer.name, type(layer), layer.dtype_policy.name, type_name)
@@ -101,10 +105,9 @@ class ArgumentWriter:
         try:
             target = _plain(config)
         except _NotPlain as error:
-            raise UsageError(
-                f"layer '{subject.name}' ({subject.type_name}): its config cannot be written "
-                f"({error}); a spec can only hold layers whose get_config() returns their "
-                "constructor arguments as plain values"
+            raise UnwritableLayer(
+                f"its config cannot be written ({error}); a spec can only hold layers whose "
+                "get_config() returns their constructor arguments as plain values"
             ) from error
         target.pop("name", None)
         for key in subject.ignored:
@@ -134,18 +137,17 @@ class ArgumentWriter:
             ordered["dtype"] = subject.policy
         raw = [key for key, value in ordered.items() if _holds_keras_marker(value)]
         if raw:
-            raise UsageError(
-                f"layer '{subject.name}' ({subject.type_name}): its config holds "
-                f"{', '.join(raw)} as serialised code or raw data (a Keras `__...__` marker), "
-                "which a spec cannot hold"
+            raise UnwritableLayer(
+                f"its config holds {', '.join(raw)} as serialised code or raw data (a Keras "
+                "`__...__` marker), which a spec cannot hold"
             )
         accepted = signature.accepted
         unknown = [key for key in ordered if accepted is not None and key not in accepted]
         if unknown:
-            raise UsageError(
-                f"layer '{subject.name}' ({subject.type_name}): its config holds "
-                f"{', '.join(unknown)}, which the spec's {subject.type_name} does not take as "
-                "arguments"
+            raise UnwritableLayer(
+                f"its config holds {', '.join(unknown)}, which the spec's {subject.type_name} "
+                "does not take as arguments; a spec can only hold layers whose get_config() "
+                "mirrors __init__"
             )
         return ordered
 
@@ -196,9 +198,11 @@ class ArgumentWriter:
         )
         nested = _Subject(config.get("name"), cls, _policy_name(config.get("dtype")), type_name,
                           ignored)
-        return _named(
-            NestedLayer(type_name, {**self._arguments(nested, config), "name": nested.name})
-        )
+        try:
+            arguments = self._arguments(nested, config)
+        except UnwritableLayer as error:
+            raise UnwritableLayer(f"its {key} ({type_name} '{nested.name}'): {error}") from error
+        return _named(NestedLayer(type_name, {**arguments, "name": nested.name}))
 
     def _as_written(self, subject, key, value):
         """A nested layer with every argument of its config, and its name."""
@@ -224,9 +228,10 @@ class ArgumentWriter:
     def _nested_type(self, subject, key, value):
         type_name, cls = layer_type_of_config(value)
         if type_name is None:
-            raise UsageError(
-                f"layer '{subject.name}' ({subject.type_name}): its {key} is a "
-                f"{value.get('class_name')}, a layer type that a spec cannot name"
+            raise UnwritableLayer(
+                f"its {key} is a {value.get('class_name')}, a layer type that a spec cannot "
+                "name: use a Keras layer, or register the class with "
+                "@keras.saving.register_keras_serializable(package='my_package')"
             )
         return type_name, cls
 
@@ -357,10 +362,9 @@ class ArgumentWriter:
             if differing is None
             else f"the rebuilt layer differs in {', '.join(sorted(differing))}"
         )
-        raise UsageError(
-            f"layer '{subject.name}' ({subject.type_name}) cannot be rebuilt from its "
-            f"get_config() ({detail}); a spec can only hold layers whose get_config() mirrors "
-            "__init__"
+        raise UnwritableLayer(
+            f"it cannot be rebuilt from its get_config() ({detail}); a spec can only hold "
+            "layers whose get_config() mirrors __init__"
         )
 
     def _looks_default(self, key, value, default):
