@@ -157,7 +157,9 @@ def _find_arguments(model, graph):
         if entry.kind != "layer" or entry.shares is not None:
             continue
         try:
-            entry.arguments = writer.arguments(entry.layer, entry.type_name, entry.config)
+            entry.arguments = writer.arguments(
+                entry.layer, entry.type_name, entry.config, entry.build_config
+            )
         except UnwritableLayer as error:
             problems.append((" > ".join((*path, entry.name)), entry.type_name, [str(error)]))
             continue

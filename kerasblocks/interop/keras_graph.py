@@ -80,6 +80,7 @@ class CallEntry:
     config: dict | None = None
     static: dict = dataclasses.field(default_factory=dict)
     model: "ModelGraph | None" = None  # a nested model (its first call): its calls
+    build_config: dict | None = None  # the layer's, from the model's config (first call)
     # Filled in by the later stages.
     arguments: dict = dataclasses.field(default_factory=dict)  # written constructor arguments
     required: frozenset = frozenset()  # the constructor's arguments without a default
@@ -445,6 +446,7 @@ class _Reader:
                     else None,
                     position=position,
                     config=layer_config.get("config") if number == 0 else None,
+                    build_config=layer_config.get("build_config") if number == 0 else None,
                 )
             )
         return calls

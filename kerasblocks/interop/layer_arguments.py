@@ -62,6 +62,7 @@ class _Subject(NamedTuple):
     type_name: str
     # Config keys not compared: a nested layer's wrapper sets them.
     ignored: frozenset = frozenset()
+    build_config: dict | None = None  # the original's, to build a rebuilt layer the same
 
 
 class ArgumentWriter:
@@ -81,7 +82,7 @@ class ArgumentWriter:
         self._signatures = {}
         self._base_defaults = _parameter_defaults(keras.layers.Layer.__init__)
 
-    def arguments(self, layer, type_name, config):
+    def arguments(self, layer, type_name, config, build_config=None):
         """Returns {argument: spec value} for `layer`, in the order to write them.
 
         Args:
@@ -89,6 +90,8 @@ class ArgumentWriter:
             type_name: its spec type name.
             config: its serialised config (`serialize_keras_object(layer)["config"]`,
                 as the model's config holds it).
+            build_config: its build config, as the model's config holds it;
+                for arguments whose config value the layer's build sets.
 
         Returns:
             {argument: value}: plain spec values, and `NestedLayer`s for
@@ -98,7 +101,9 @@ class ArgumentWriter:
             UnwritableLayer: the layer's config does not give the layer back
                 through its constructor, or holds values YAML cannot.
         """
-        subject = _Subject(layer.name, type(layer), layer.dtype_policy.name, type_name)
+        subject = _Subject(
+            layer.name, type(layer), layer.dtype_policy.name, type_name, build_config=build_config
+        )
         return self._arguments(subject, config)
 
     def _arguments(self, subject, config):
@@ -262,12 +267,23 @@ class ArgumentWriter:
             dropped -= differing
             kept = {key: value for key, value in full.items() if key not in dropped}
         # Values derived from other arguments (a pooling layer's strides): the
-        # table default is None, the config holds the derived value.
+        # table default is None, the config holds the derived value. Or
+        # derived when the layer is built (MultiHeadAttention's attention_axes,
+        # LayerNormalization's axis -1 as [-1]): compared with the layer
+        # rebuilt and built on the original's input shapes.
         for key in [key for key, value in kept.items() if value is not None]:
-            if key in defaults and defaults[key] is None:
-                trial = {other: value for other, value in kept.items() if other != key}
-                if self._differences(subject, trial, target) == set():
-                    kept = trial
+            if key not in defaults:
+                continue
+            derived = defaults[key] is None
+            if not (derived or self._looks_default(key, kept[key], defaults[key])):
+                continue
+            trial = {other: value for other, value in kept.items() if other != key}
+            if derived and self._differences(subject, trial, target) == set():
+                kept = trial
+            elif subject.build_config and self._differences(
+                subject, trial, target, built=True
+            ) == set():
+                kept = trial
         return kept
 
     def _shortest_forms(self, subject, target, kept):
@@ -328,8 +344,12 @@ class ArgumentWriter:
 
     # Checks.
 
-    def _differences(self, subject, arguments, target):
+    def _differences(self, subject, arguments, target, built=False):
         """Config keys that differ when the layer is rebuilt from `arguments`.
+
+        With `built`, the rebuilt layer is built on the original's input
+        shapes first (without allocating its weights), as the model built
+        from the spec builds it.
 
         Returns an empty set when the rebuilt layer has the same config,
         None when the constructor refuses the arguments.
@@ -340,6 +360,8 @@ class ArgumentWriter:
             return None
         try:
             rebuilt = subject.cls(name=subject.name, dtype=subject.policy, **keyword_arguments)
+            if built:
+                _build_shapes_only(rebuilt, subject.build_config)
             config = _plain(self._keras.saving.serialize_keras_object(rebuilt)["config"])
         except Exception:  # any refusal means "not this spelling"
             return None
@@ -681,3 +703,19 @@ def _named(nested):
     return NestedLayer(
         nested.type, {key: value for key, value in nested.arguments.items() if key != "name"}
     )
+
+
+def _build_shapes_only(layer, build_config):
+    """Builds `layer` from a build config without allocating its weights."""
+    import keras
+    from keras.src.backend.common import global_state
+
+    # The scope queues the variables for a later initialisation; restore the
+    # queue so that nothing of this throw-away layer is ever allocated.
+    queue = "uninitialized_variables"
+    queued = list(global_state.get_global_attribute(queue, None) or [])
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            layer.build_from_config(build_config)
+    finally:
+        global_state.set_global_attribute(queue, queued)

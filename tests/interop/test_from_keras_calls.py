@@ -53,13 +53,12 @@ def test_masked_self_attention_with_residual_ops():
         "  - LSTM: {units: 8, name: lstm}\n"
         "  - MultiHeadAttention:\n"
         "      num_heads: 2\n"
-        "      key_dim: 8\n"
-        "      attention_axes: 1\n"  # Keras' config holds it once built
+        "      key_dim: 8\n"  # attention_axes (1,): set by the build, left out
         "      name: attention\n"
         "      inputs: {query: embed, value: embed}\n"
         "      call: {use_causal_mask: true}\n"
         "  - add: {x1: embed, x2: attention}\n"
-        "  - LayerNormalization: {axis: [-1], epsilon: 1e-06, name: norm}\n"
+        "  - LayerNormalization: {epsilon: 1e-06, name: norm}\n"  # axis [-1]: the build's
         "  - Dense: {units: 16, activation: relu, name: ff}\n"
         "  - add: {x1: norm, x2: ff}\n"  # Keras' own name add_1 comes back by itself
         "  - GlobalAveragePooling1D: {name: pool}\n"
