@@ -288,12 +288,14 @@ def _check_model(spec_name, expanded, graph):
             _internal_error(spec_name, f"layer '{entry.name}' differs in its type or sharing")
         if entry.is_op:
             expected = (_op_args(entry), {}, _canonical_json(entry.static))
+            node_args = _without_trailing_defaults(entry.type_name, tuple(node.args))
+            found = (node_args, dict(node.kwargs), _canonical_json(node.arguments))
         else:
             arguments = normalised(entry.arguments) if entry.kind == "layer" else {}
             if entry.shares is not None:
                 arguments = {}
             expected = (tuple(entry.args), dict(entry.kwargs), _canonical_json(arguments))
-        found = (tuple(node.args), dict(node.kwargs), _canonical_json(node.arguments))
+            found = (tuple(node.args), dict(node.kwargs), _canonical_json(node.arguments))
         if found != expected:
             _internal_error(spec_name, f"layer '{entry.name}' differs: {found} != {expected}")
         if (node.model is None) != (entry.model is None):
@@ -307,12 +309,19 @@ def _check_model(spec_name, expanded, graph):
 def _op_args(entry):
     """An op's operands as the expanded node holds them: by position, defaults between."""
     operands = ops.op_spec(entry.type_name).operands
-    given = [index for index, operand in enumerate(operands) if operand.name in entry.kwargs]
-    last = given[-1] + 1 if given else 0
-    return tuple(
-        entry.kwargs[operand.name] if operand.name in entry.kwargs else operand.default
-        for operand in operands[:last]
-    )
+    args = tuple(entry.kwargs.get(operand.name, operand.default) for operand in operands)
+    return _without_trailing_defaults(entry.type_name, args)
+
+
+def _without_trailing_defaults(type_name, args):
+    """Operands by position, those after the last given one left out."""
+    operands = ops.op_spec(type_name).operands
+    args = list(args)
+    while args and len(args) <= len(operands) and args[-1] == operands[len(args) - 1].default:
+        if operands[len(args) - 1].required:
+            break
+        args.pop()
+    return tuple(args)
 
 
 def _canonical_json(value):

@@ -313,7 +313,7 @@ class _Reader:
         """{(operation id, node index in the model): spec name of that call}."""
         import keras
 
-        taken = {operation.name for operation in functional.operations}
+        taken = self.taken = {operation.name for operation in functional.operations}
         names = {}
         for operation in functional.operations:
             if isinstance(operation, keras.layers.InputLayer):
@@ -529,20 +529,19 @@ class _Reader:
             self.problem(operation, _op_problem(str(error), operation))
             return []
         ((raw_index, _),) = self.calls_of[id(operation)]
-        values = {}
+        name = self.names[(id(operation), raw_index)]
+        values, constants = {}, []
         for key, value in operands.items():
-            converted = _converted_operand(value, self._config_ref)
-            if converted is _UNWRITABLE:
-                self.problem(
-                    operation,
-                    f"its operand '{key}' is an inline constant array; a spec can write only "
-                    "an arange there: compute it with a layer, or pass it as a model input",
-                )
-                return []
-            values[key] = converted
+            if isinstance(value, ops.ArangeConstant):
+                # Inline in the config; an `arange` entry of the spec gives it back.
+                constants.append(self._arange_entry(f"{name}_{key}", value, position))
+                values[key] = Ref(constants[-1].name)
+            else:
+                values[key] = _converted_operand(value, self._config_ref)
         return [
+            *constants,
             CallEntry(
-                name=self.names[(id(operation), raw_index)],
+                name=name,
                 layer=operation,
                 type_name=type_name,
                 kind="op",
@@ -550,8 +549,26 @@ class _Reader:
                 position=position,
                 config=layer_config.get("config"),
                 static=static,
-            )
+            ),
         ]
+
+    def _arange_entry(self, base, constant, position):
+        """An `arange` entry for an inline constant operand (no node in the model)."""
+        name = base
+        while name in self.taken:
+            name += "_"
+        self.taken.add(name)
+        arguments = constant.arguments()
+        operands = ops.op_spec("arange").operand_names
+        return CallEntry(
+            name=name,
+            layer=None,
+            type_name="arange",
+            kind="op",
+            kwargs={key: value for key, value in arguments.items() if key in operands},
+            position=position,
+            static={key: value for key, value in arguments.items() if key not in operands},
+        )
 
 def problems_error(model_name, problems):
     """One `UsageError` listing every offending layer once: [(name, label, [messages])]."""
@@ -584,14 +601,12 @@ def _converted_operand(value, ref_of):
         return ref_of(value)
     if isinstance(value, list) and value and all(isinstance(item, ops.TensorRef) for item in value):
         return [ref_of(item) for item in value]
-    if isinstance(value, ops.ArangeConstant):
-        return _UNWRITABLE
     return value
 
 
 def _op_problem(message, operation):
-    prefix = f"'{operation.name}' "
-    return message[len(prefix) :] if message.startswith(prefix) else message
+    """An ops-table message without its own "'name' (op): " label (the listing has one)."""
+    return re.sub(rf"\A'{re.escape(operation.name)}' (\([^)]*\):? )?", "", message)
 
 
 def _output_key(operation, tensor_index):

@@ -65,6 +65,21 @@ class Fill(keras.initializers.Initializer):
         return {"value": self.value}
 
 
+@keras.saving.register_keras_serializable(package=PLUGIN_PACKAGE)
+class Mismatched(keras.layers.Layer):
+    """A third-party layer whose get_config() does not mirror __init__."""
+
+    def __init__(self, size=1, **kwargs):
+        super().__init__(**kwargs)
+        self.size = size
+
+    def call(self, inputs):
+        return inputs
+
+    def get_config(self):
+        return {**super().get_config(), "width": self.size}
+
+
 class Unregistered(keras.layers.Layer):
     def call(self, inputs):
         return inputs
@@ -409,6 +424,25 @@ def test_every_layer_a_spec_cannot_name_is_listed():
         "  - 'inner' (Functional): its input 'steps' is (None, 8) float32 but it is called on "
         "(5, 8) float32; a spec's nested model takes the shape and dtype of what it is called "
         "on: build it with inputs of that shape",
+    ]
+
+
+def test_every_layer_whose_arguments_a_spec_cannot_hold_is_listed():
+    inputs = keras.Input((3,), name="x")
+    x = Mismatched(2, name="first")(inputs)
+    x = keras.layers.Dense(2, name="fine")(x)
+    model = keras.Model(inputs, Mismatched(3, name="second")(x), name="mismatched")
+    with pytest.raises(UsageError) as caught:
+        kerasblocks.to_spec(model)
+    refusal = (
+        f"({PLUGIN_PACKAGE}>Mismatched): it cannot be rebuilt from its get_config() (its "
+        "constructor refuses its own config); a spec can only hold layers whose get_config() "
+        "mirrors __init__"
+    )
+    assert str(caught.value).splitlines() == [
+        "model 'mismatched' cannot be written as a spec; 2 layers to change:",
+        f"  - 'first' {refusal}",
+        f"  - 'second' {refusal}",
     ]
 
 

@@ -279,3 +279,30 @@ def test_inception_resnet_v2_writes_its_custom_scale_layers():
     assert "  - CustomScaleLayer: {scale: 0.17, inputs: [mixed_5b, block35_1_conv]}\n" in text
     assert_same_model(original, rebuilt, batch_size=1)
 
+
+
+# --- operations -------------------------------------------------------------------------------
+
+
+def test_inline_arange_constants_are_arange_entries():
+    x = keras.Input((4,), name="x")
+    shifted = x + ops.arange(4, dtype="float32")  # Keras writes the constant into the config
+    original = keras.Model(x, shifted * ops.arange(1, 9, 2), name="constants")
+    text, rebuilt = round_trip(original)
+    assert "  - arange: {start: 0, stop: 4, dtype: float32, name: add_x2}\n" in text
+    assert "  - add: {x1: x, x2: add_x2}\n" in text
+    assert "  - arange: {start: 1, stop: 9, step: 2, name: multiply_x2}\n" in text
+    assert_same_model(original, rebuilt)
+
+
+def test_ops_a_spec_cannot_write_are_listed_with_the_layers():
+    x = keras.Input((4,), name="x")
+    y = ops.argsort(x)  # not in the operations table
+    z = ops.add(y, ops.cast(ops.convert_to_tensor([[1, 2, 3, 5]]), "int32"))  # not an arange
+    model = keras.Model(x, z, name="unwritable")
+    with pytest.raises(UsageError) as caught:
+        kerasblocks.to_spec(model)
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "model 'unwritable' cannot be written as a spec; 2 layers to change:"
+    assert lines[1].startswith("  - 'argsort' (keras.ops Argsort): a keras.ops call (Argsort)")
+    assert lines[2].startswith("  - 'add' (keras.ops Add): operand 'x2' is an inline array")
