@@ -32,10 +32,16 @@ The spec is written the way a person would write it:
 - A dtype policy other than float32 is written on the layer (`dtype:
   mixed_float16`); `trainable: false` likewise.
 
+- **Nested models** (a Sequential stem, a Functional encoder) are
+  `model: sequential|functional` blocks; a model called twice is a shared
+  block use.
+
 A model the spec language cannot express raises `UsageError` listing every
-offending layer once with what to do: nested models, Lambda and other
-refused layers, custom layers that are not registered, keras.ops calls the
-operations table lacks, calls with arguments a spec cannot hold.
+offending layer once with what to do: Lambda and other refused layers,
+custom layers that are not registered, subclassed models, keras.ops calls
+the operations table lacks, calls with arguments a spec cannot hold (tuples,
+dicts, positional constants), nested models called on tensors of another
+shape than their inputs, dict model inputs.
 
 The `repeat` and `stack` shorthands and blocks are not used: a repeat would
 need name expressions for every layer, which reads worse than the list.

@@ -30,7 +30,7 @@ import re
 
 from kerasblocks.errors import UsageError
 from kerasblocks.spec import ops, registry
-from kerasblocks.spec.calls import holds_refs
+from kerasblocks.spec.calls import UnwritableCall, holds_refs, written_call
 from kerasblocks.spec.graph import Ref
 from kerasblocks.spec.signatures import load_table
 from kerasblocks.spec.syntax import LAYER_ARGUMENTS, NODE_NAME_RE
@@ -195,7 +195,7 @@ class _Reader:
         if parent is None:
             self.problems = {}  # layer label -> [problem], in the order found
             self.labels = {}  # layer label -> class label
-            self.nested_layers = {}  # id(layer in a nested model) -> the model's name
+            self.nested_layers = {}  # id(layer) -> the name of the (nested) model calling it
             self.table_classes = _table_classes()
 
     def problem(self, layer, message):
@@ -245,8 +245,7 @@ class _Reader:
             if isinstance(operation, keras.layers.InputLayer):
                 inputs[operation.name] = self._input(operation)
                 continue
-            if self.parent is not None:
-                self._claim(operation)
+            self._claim(operation)
             type_name = type_names[operation.name]
             if type_name is None:
                 continue  # reported
@@ -279,8 +278,8 @@ class _Reader:
         if owner != self.model.name:
             self.problem(
                 layer,
-                f"used both in nested model '{owner}' and in '{self.model.name}'; a spec's nested "
-                "model owns its layers: give each model its own layer",
+                f"used both in model '{owner}' and in '{self.model.name}', one nested in the "
+                "other; a spec's nested model owns its layers: give each model its own layer",
             )
 
     def _check_inputs_structure(self, functional, config):
@@ -431,6 +430,16 @@ class _Reader:
                     layer,
                     "called with a constant passed by position; a spec passes constants "
                     "by keyword (`call: {...}`)",
+                )
+                continue
+            try:
+                written_call(registry.signature(type_name), args, kwargs)
+            except UnwritableCall:
+                self.problem(
+                    layer,
+                    f"called with {len(args)} tensors by position, and its call's parameters "
+                    "are not known (a registered layer): pass the tensors after the first by "
+                    "keyword",
                 )
                 continue
             calls.append(
