@@ -15,7 +15,7 @@ spec says about each call:
   later call is a sharing entry under a name of its own (`dense_call2`).
 
 Keyword arguments that Keras adds to a call by itself are dropped, by the
-rule in `plain_call_kwargs`: a Dropout called as `drop(x)` records
+rule in `written_kwargs`: a Dropout called as `drop(x)` records
 `training=False`, an LSTM after a masking Embedding records the Embedding's
 mask (and its implicit `not_equal` op joins the model config). Rebuilding the
 call without them records them again, so the spec leaves them out; the ops
@@ -893,7 +893,7 @@ def _table_classes():
     return classes
 
 
-def layer_type_of_config(serialised, table_classes=None):
+def layer_type_of_config(serialised):
     """The spec type name and class of a serialised layer (a nested layer argument)."""
     import keras
 
