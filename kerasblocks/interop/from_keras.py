@@ -41,7 +41,8 @@ offending layer once with what to do: Lambda and other refused layers,
 custom layers that are not registered, subclassed models, keras.ops calls
 the operations table lacks, calls with arguments a spec cannot hold (tuples,
 dicts, positional constants), nested models called on tensors of another
-shape than their inputs, dict model inputs.
+shape than their inputs, dict model inputs keyed by other names than the
+inputs'.
 
 The `repeat` and `stack` shorthands and blocks are not used: a repeat would
 need name expressions for every layer, which reads worse than the list.
@@ -192,6 +193,8 @@ def _spec_data(spec_name, graph, defaults):
     nested = [entry.model for entry in graph.all_calls() if entry.model is not None]
     if nested:
         spec["blocks"] = {model.block: _block_data(model, defaults) for model in nested}
+    if graph.input_dict:
+        spec["input_dict"] = True
     spec["layers"] = _entries_data(graph, defaults)
     if graph.output_dict:
         spec["outputs"] = {key: str(ref) for key, ref in graph.outputs}
@@ -281,6 +284,8 @@ def _check_model(spec_name, expanded, graph):
     if [node.name for node in expanded.inputs] != [entry.name for entry in graph.inputs]:
         _internal_error(spec_name, f"the input names{where} differ")
     expected_outputs = [ref for _, ref in graph.outputs]
+    if expanded.input_dict != graph.input_dict:
+        _internal_error(spec_name, "the inputs' structure (dict or list) differs")
     if list(expanded.output_refs) != expected_outputs or expanded.output_dict != graph.output_dict:
         _internal_error(
             spec_name, f"outputs{where} {list(expanded.outputs)} instead of {expected_outputs}"

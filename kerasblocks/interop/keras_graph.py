@@ -159,6 +159,7 @@ class ModelGraph:
     calls: list  # of CallEntry, in the model's config order
     outputs: list
     output_dict: bool = False
+    input_dict: bool = False
     implicit: tuple = ()
     kind: str = "functional"  # a nested model: "functional" or "sequential"
     block: str | None = None  # a nested model: the name of the `model:` block written for it
@@ -257,7 +258,7 @@ class _Reader:
                 calls.extend(self._layer_calls(operation, type_name, layer_config, position))
 
         input_order = _history_names(config["input_layers"])
-        self._check_inputs_structure(functional, config)
+        input_dict = self._check_inputs_structure(functional, config, input_order)
         outputs, output_dict = self._outputs(functional, config)
         if self.parent is None:
             self.raise_problems()
@@ -268,6 +269,7 @@ class _Reader:
             calls=calls,
             outputs=outputs,
             output_dict=output_dict,
+            input_dict=input_dict,
             implicit=implicit,
             kind="sequential" if isinstance(self.model, keras.Sequential) else "functional",
         )
@@ -282,13 +284,16 @@ class _Reader:
                 "other; a spec's nested model owns its layers: give each model its own layer",
             )
 
-    def _check_inputs_structure(self, functional, config):
+    def _check_inputs_structure(self, functional, config, input_order):
+        """Whether the model takes a dict of its inputs (`input_dict: true`)."""
         structure = functional._inputs_struct
         if isinstance(config["input_layers"], dict):
+            if list(config["input_layers"]) == input_order:
+                return True
             self.problem_model(
-                "its inputs are a dict ({keys}); a spec's model takes its inputs as one tensor "
-                "or a list, in the order of `inputs:`: rebuild the same graph with "
-                "keras.Model(list(model.inputs), model.outputs) first".format(
+                "its inputs are a dict ({keys}) whose keys are not its inputs' names in order; "
+                "a spec's `input_dict` is keyed by the input names: rebuild the same graph with "
+                "keras.Model({{t.name: t for t in model.inputs}}, model.outputs) first".format(
                     keys=", ".join(config["input_layers"])
                 ),
             )
@@ -298,6 +303,7 @@ class _Reader:
                 "tensor itself: rebuild the same graph with keras.Model(model.inputs[0], "
                 "model.outputs) first"
             )
+        return False
 
     def problem_model(self, message):
         key = " > ".join((*self.path, self.model.name)) if self.path else self.model.name

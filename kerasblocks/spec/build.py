@@ -99,6 +99,8 @@ def _build(graph, resolve):
             raise _call_error(node, inputs, error) from error
 
     model_inputs = [tensors[node.name] for node in graph.inputs]
+    if graph.input_dict:
+        model_inputs = [{node.name: tensors[node.name] for node in graph.inputs}]
     model_outputs = [_tensor_for(graph, None, ref, tensors) for ref in graph.output_refs]
     if graph.output_dict:
         model_outputs = dict(zip(graph.outputs, model_outputs, strict=True))

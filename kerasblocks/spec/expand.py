@@ -1300,7 +1300,10 @@ class _Expander:
         )
         self._warn_unused(inputs, [ref for _, ref in outputs], names)
         return dataclasses.replace(
-            graph, description=self.data.get("description", ""), train=self.data.get("train")
+            graph,
+            description=self.data.get("description", ""),
+            train=self.data.get("train"),
+            input_dict=bool(self.data.get("input_dict", False)),
         )
 
     def _graph_of(self, name, inputs, pending, outputs, output_dict=False):

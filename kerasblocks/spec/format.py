@@ -34,6 +34,8 @@ def format_expanded(graph):
     ]
     if graph.description:
         lines.append(f"description: {flow(graph.description)}")
+    if graph.input_dict:
+        lines.append("input_dict: true")
     lines.append("inputs:")
     for node in graph.inputs:
         declaration = flow({"shape": list(node.shape), "dtype": node.dtype})

@@ -176,6 +176,7 @@ class Graph:
     vars: dict = dataclasses.field(default_factory=dict)  # the var overrides expanded with
     output_refs: tuple = ()  # the `Ref` of each output; default: the node each name names
     output_dict: bool = False  # the model returns {name: tensor} instead of a list
+    input_dict: bool = False  # the model takes {input name: tensor} instead of a list
     kind: str = "functional"  # a nested model: "functional" or "sequential"
     block: str | None = None  # a nested model: the `model:` block it is a use of
 

@@ -150,12 +150,22 @@ def test_dict_outputs_keep_their_keys_and_order():
     assert_same_model(original, rebuilt)
 
 
-def test_dict_inputs_are_refused_until_the_language_has_them():
+def test_dict_inputs_are_written_with_input_dict():
     a = keras.Input((4,), name="a")
     b = keras.Input((3,), name="b")
     joined = layers.Concatenate(name="joined")([a, b])
-    model = keras.Model({"b": b, "a": a}, joined, name="dict_in")
-    refusal = r"'dict_in' \(the model\): its inputs are a dict \(b, a\)"
+    original = keras.Model({"b": b, "a": a}, joined, name="dict_in")
+    text, rebuilt = round_trip(original)
+    assert "input_dict: true\n" in text
+    assert list(rebuilt.input) == ["b", "a"]
+    assert_same_model(original, rebuilt)
+
+
+def test_dict_inputs_keyed_otherwise_are_refused():
+    a = keras.Input((4,), name="a")
+    joined = layers.Dense(2, name="joined")(a)
+    model = keras.Model({"pixels": a}, joined, name="dict_in")
+    refusal = r"'dict_in' \(the model\): its inputs are a dict \(pixels\) whose keys"
     with pytest.raises(UsageError, match=refusal):
         kerasblocks.to_spec(model)
 

@@ -501,3 +501,19 @@ layers:
     )
     model = kerasblocks.build(spec)
     assert model.get_layer("widen").get_layer("wide").units == 16
+
+
+def test_input_dict_makes_a_model_taking_a_dict():
+    spec = _spec(
+        """input_dict: true
+layers:
+  - Concatenate: {inputs: [b, a], name: joined}
+""",
+        inputs="  b: {shape: [3]}\n  a: {shape: [4]}\n",
+    )
+    a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+    by_hand = keras.Model({"b": b, "a": a}, layers.Concatenate(name="joined")([b, a]), name="net")
+    built = kerasblocks.build(spec)
+    assert _config(built) == _config(by_hand)
+    found = built({"a": np.ones((1, 4), "float32"), "b": np.zeros((1, 3), "float32")})
+    np.testing.assert_array_equal(found, [[0, 0, 0, 1, 1, 1, 1]])
