@@ -184,6 +184,8 @@ def _spec_data(spec_name, graph, defaults):
         declaration = {"shape": entry.shape}
         if entry.dtype != "float32":
             declaration["dtype"] = entry.dtype
+        if entry.batch_size is not None:
+            declaration["batch_size"] = entry.batch_size
         spec["inputs"][entry.name] = declaration
     if defaults:
         spec["defaults"] = {
@@ -193,8 +195,9 @@ def _spec_data(spec_name, graph, defaults):
     nested = [entry.model for entry in graph.all_calls() if entry.model is not None]
     if nested:
         spec["blocks"] = {model.block: _block_data(model, defaults) for model in nested}
-    if graph.input_dict:
-        spec["input_dict"] = True
+    for flag in ("input_dict", "input_list", "output_list"):
+        if getattr(graph, flag):
+            spec[flag] = True
     spec["layers"] = _entries_data(graph, defaults)
     if graph.output_dict:
         spec["outputs"] = {key: str(ref) for key, ref in graph.outputs}
@@ -271,8 +274,12 @@ def _check_written_spec(text, spec_name, graph):
         expanded = expand(load_spec(text, file="<to_spec>"))
     except SpecError as error:
         _internal_error(spec_name, f"the spec does not validate:\n{error}")
-    expected_inputs = [(entry.name, tuple(entry.shape), entry.dtype) for entry in graph.inputs]
-    found_inputs = [(node.name, tuple(node.shape), node.dtype) for node in expanded.inputs]
+    expected_inputs = [
+        (entry.name, tuple(entry.shape), entry.dtype, entry.batch_size) for entry in graph.inputs
+    ]
+    found_inputs = [
+        (node.name, tuple(node.shape), node.dtype, node.batch_size) for node in expanded.inputs
+    ]
     if found_inputs != expected_inputs:
         _internal_error(spec_name, f"inputs {found_inputs} instead of {expected_inputs}")
     _check_model(spec_name, expanded, graph)
@@ -284,8 +291,9 @@ def _check_model(spec_name, expanded, graph):
     if [node.name for node in expanded.inputs] != [entry.name for entry in graph.inputs]:
         _internal_error(spec_name, f"the input names{where} differ")
     expected_outputs = [ref for _, ref in graph.outputs]
-    if expanded.input_dict != graph.input_dict:
-        _internal_error(spec_name, "the inputs' structure (dict or list) differs")
+    for flag in ("input_dict", "input_list", "output_list"):
+        if getattr(expanded, flag) != getattr(graph, flag):
+            _internal_error(spec_name, f"the model's {flag} differs")
     if list(expanded.output_refs) != expected_outputs or expanded.output_dict != graph.output_dict:
         _internal_error(
             spec_name, f"outputs{where} {list(expanded.outputs)} instead of {expected_outputs}"

@@ -46,6 +46,7 @@ class InputEntry:
     name: str
     shape: list  # without the batch dimension
     dtype: str
+    batch_size: int | None = None
 
 
 @dataclasses.dataclass(eq=False)
@@ -160,6 +161,8 @@ class ModelGraph:
     outputs: list
     output_dict: bool = False
     input_dict: bool = False
+    input_list: bool = False
+    output_list: bool = False
     implicit: tuple = ()
     kind: str = "functional"  # a nested model: "functional" or "sequential"
     block: str | None = None  # a nested model: the name of the `model:` block written for it
@@ -259,6 +262,17 @@ class _Reader:
 
         input_order = _history_names(config["input_layers"])
         input_dict = self._check_inputs_structure(functional, config, input_order)
+        structure = functional._inputs_struct
+        input_list = isinstance(structure, (list, tuple)) and len(structure) == 1
+        output_list = isinstance(functional._outputs_struct, (list, tuple)) and (
+            len(functional._outputs_struct) == 1
+        )
+        if self.parent is not None and (input_list or output_list):
+            self.problem_model(
+                "its inputs or outputs are a list of one tensor; a spec's nested model takes "
+                "and returns the tensor itself: rebuild it with keras.Model(model.inputs[0], "
+                "model.outputs[0]) first"
+            )
         outputs, output_dict = self._outputs(functional, config)
         if self.parent is None:
             self.raise_problems()
@@ -270,6 +284,8 @@ class _Reader:
             outputs=outputs,
             output_dict=output_dict,
             input_dict=input_dict,
+            input_list=input_list,
+            output_list=output_list,
             implicit=implicit,
             kind="sequential" if isinstance(self.model, keras.Sequential) else "functional",
         )
@@ -296,12 +312,6 @@ class _Reader:
                 "keras.Model({{t.name: t for t in model.inputs}}, model.outputs) first".format(
                     keys=", ".join(config["input_layers"])
                 ),
-            )
-        elif isinstance(structure, (list, tuple)) and len(structure) == 1:
-            self.problem_model(
-                "its inputs are a list of one tensor; a spec's model with one input takes the "
-                "tensor itself: rebuild the same graph with keras.Model(model.inputs[0], "
-                "model.outputs) first"
             )
         return False
 
@@ -372,13 +382,9 @@ class _Reader:
     def _input(self, layer):
         config = layer.get_config()
         shape = list(config["batch_shape"][1:])
-        entry = InputEntry(layer.name, shape, str(config.get("dtype") or "float32"))
-        if config["batch_shape"][0] is not None:
-            self.problem(
-                layer,
-                f"a fixed batch size ({config['batch_shape'][0]}); spec inputs leave the batch "
-                "size open: use keras.Input(shape=...) without batch_size",
-            )
+        entry = InputEntry(
+            layer.name, shape, str(config.get("dtype") or "float32"), config["batch_shape"][0]
+        )
         for flag in ("sparse", "ragged", "optional"):
             if config.get(flag):
                 self.problem(layer, f"a {flag} input, which spec inputs cannot declare")
@@ -395,15 +401,11 @@ class _Reader:
                 return [], False
             return [(str(key), self.ref(tensor)) for key, tensor in structure.items()], True
         if isinstance(structure, (list, tuple)):
-            nested = any(isinstance(item, (list, tuple, dict)) for item in structure)
-            if len(structure) == 1 or nested:
+            if any(isinstance(item, (list, tuple, dict)) for item in structure):
                 self.problem_model(
-                    "its outputs are "
-                    + ("a list of one tensor" if len(structure) == 1 else "nested lists")
-                    + "; a spec's model returns one tensor, a flat list or a dict: wrap the "
-                    "same graph as keras.Model(model.inputs, "
-                    + ("model.outputs[0]" if len(structure) == 1 else "<flat list of outputs>")
-                    + ") first"
+                    "its outputs are nested lists; a spec's model returns one tensor, a flat "
+                    "list or a dict: wrap the same graph as keras.Model(model.inputs, "
+                    "<flat list of outputs>) first"
                 )
                 return [], False
             return [(None, self.ref(tensor)) for tensor in structure], False

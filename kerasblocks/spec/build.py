@@ -67,7 +67,10 @@ def _build(graph, resolve):
     for input_node in graph.inputs:
         try:
             tensors[input_node.name] = keras.Input(
-                shape=tuple(input_node.shape), dtype=input_node.dtype, name=input_node.name
+                shape=tuple(input_node.shape),
+                dtype=input_node.dtype,
+                name=input_node.name,
+                batch_size=input_node.batch_size,
             )
         except Exception as error:
             raise SpecError(
@@ -100,15 +103,17 @@ def _build(graph, resolve):
 
     model_inputs = [tensors[node.name] for node in graph.inputs]
     if graph.input_dict:
-        model_inputs = [{node.name: tensors[node.name] for node in graph.inputs}]
+        model_inputs = {node.name: tensors[node.name] for node in graph.inputs}
+    elif len(model_inputs) == 1 and not graph.input_list:
+        model_inputs = model_inputs[0]
     model_outputs = [_tensor_for(graph, None, ref, tensors) for ref in graph.output_refs]
     if graph.output_dict:
         model_outputs = dict(zip(graph.outputs, model_outputs, strict=True))
-    elif len(model_outputs) == 1:
+    elif len(model_outputs) == 1 and not graph.output_list:
         model_outputs = model_outputs[0]
     try:
         model = keras.Model(
-            inputs=model_inputs[0] if len(model_inputs) == 1 else model_inputs,
+            inputs=model_inputs,
             outputs=model_outputs,
             name=graph.name,
         )

@@ -1197,7 +1197,7 @@ class _Expander:
             )
             shape = self._checked_shape(shape, path + ("shape",))
             dtype = self._checked_dtype(dtype, path + ("dtype",))
-            node = InputNode(name, shape, dtype, location)
+            node = InputNode(name, shape, dtype, location, declaration.get("batch_size"))
             names.define(name, node, location)
             inputs.append(node)
         return inputs
@@ -1304,6 +1304,8 @@ class _Expander:
             description=self.data.get("description", ""),
             train=self.data.get("train"),
             input_dict=bool(self.data.get("input_dict", False)),
+            input_list=bool(self.data.get("input_list", False)),
+            output_list=bool(self.data.get("output_list", False)),
         )
 
     def _graph_of(self, name, inputs, pending, outputs, output_dict=False):

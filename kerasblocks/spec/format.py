@@ -34,11 +34,15 @@ def format_expanded(graph):
     ]
     if graph.description:
         lines.append(f"description: {flow(graph.description)}")
-    if graph.input_dict:
-        lines.append("input_dict: true")
+    for flag in ("input_dict", "input_list", "output_list"):
+        if getattr(graph, flag):
+            lines.append(f"{flag}: true")
     lines.append("inputs:")
     for node in graph.inputs:
-        declaration = flow({"shape": list(node.shape), "dtype": node.dtype})
+        declaration = {"shape": list(node.shape), "dtype": node.dtype}
+        if node.batch_size is not None:
+            declaration["batch_size"] = node.batch_size
+        declaration = flow(declaration)
         lines.append(f"  {node.name}: {declaration}  # {node.location}")
     models = _nested_models(graph)
     if models:  # each use of a `model:` block, as a block of its own expanded body

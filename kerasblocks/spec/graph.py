@@ -85,6 +85,7 @@ class InputNode:
     shape: tuple  # without the batch dimension; None for unknown sizes
     dtype: str = "float32"
     location: SourceLocation = SourceLocation()
+    batch_size: int | None = None  # a fixed batch size; None leaves it open
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,6 +178,8 @@ class Graph:
     output_refs: tuple = ()  # the `Ref` of each output; default: the node each name names
     output_dict: bool = False  # the model returns {name: tensor} instead of a list
     input_dict: bool = False  # the model takes {input name: tensor} instead of a list
+    input_list: bool = False  # a list of inputs even of one (keras.Model([x], ...))
+    output_list: bool = False  # a list of outputs even of one
     kind: str = "functional"  # a nested model: "functional" or "sequential"
     block: str | None = None  # a nested model: the `model:` block it is a use of
 

@@ -123,7 +123,7 @@ def sample_inputs(model, batch_size=2, seed=0):
             inputs.append(rng.integers(0, 3, shape).astype(tensor.dtype))
         else:
             inputs.append(rng.uniform(-1, 1, shape).astype(tensor.dtype))
-    if isinstance(model.input, dict):  # keras.Model({name: tensor, ...})
+    if isinstance(getattr(model, "_inputs_struct", None), dict):  # keras.Model({name: ...})
         return {tensor.name: value for tensor, value in zip(model.inputs, inputs, strict=True)}
     return inputs[0] if len(inputs) == 1 else inputs
 

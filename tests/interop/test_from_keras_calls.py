@@ -161,6 +161,16 @@ def test_dict_inputs_are_written_with_input_dict():
     assert_same_model(original, rebuilt)
 
 
+def test_lists_of_one_and_a_fixed_batch_size_are_written():
+    x = keras.Input((4,), batch_size=8, name="x")
+    original = keras.Model([x], [layers.Dense(2, name="head")(x)], name="listed")
+    text, rebuilt = round_trip(original)
+    assert "input_list: true\n" in text and "output_list: true\n" in text
+    assert "batch_size: 8" in text
+    assert isinstance(rebuilt.output, list) and rebuilt.inputs[0].shape == (8, 4)
+    assert_same_model(original, rebuilt, batch_size=8)
+
+
 def test_dict_inputs_keyed_otherwise_are_refused():
     a = keras.Input((4,), name="a")
     joined = layers.Dense(2, name="joined")(a)
