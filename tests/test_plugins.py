@@ -588,9 +588,10 @@ def test_every_api_function_that_builds_or_loads_imports_first(call):
 
 
 def test_registering_the_keras_application_layers_in_a_plugin_module_works(tmp_path):
-    """The README's recipe: a module of one's own registers them under a package
-    name; then `--import` it and the spec names `keras_apps>LayerScale`. Run in a
-    subprocess: registering changes how Keras names these classes process-wide."""
+    """A module of one's own may still register them under a package name; then
+    `--import` it and the spec names `keras_apps>LayerScale`. from-keras writes the
+    table's plain class names back. Run in a subprocess: registering changes how
+    Keras names these classes process-wide."""
     (tmp_path / "kb_keras_apps.py").write_text(
         textwrap.dedent(
             """\
@@ -636,4 +637,4 @@ def test_registering_the_keras_application_layers_in_a_plugin_module_works(tmp_p
     assert "no layer is registered as 'keras_apps>LayerScale'" in result.stderr
     assert "RESULT-2 0" in result.stdout and "Parameters: 16 total" in result.stdout
     assert "RESULT-3 0" in result.stdout
-    assert "- keras_apps>CustomScaleLayer: {scale: 0.17" in result.stdout
+    assert "- CustomScaleLayer: {scale: 0.17" in result.stdout
