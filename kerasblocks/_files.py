@@ -91,3 +91,21 @@ def atomic_directory(path):
         for leftover in (temporary, old):
             if leftover is not None and leftover.exists():
                 shutil.rmtree(leftover, ignore_errors=True)
+
+
+def write_or_check_table(path, text, argv, command):
+    """`python -m <command>` for a generated table: write it, or `--check` it.
+
+    Returns the process exit code: 1 when `--check` finds the file stale.
+    """
+    import sys
+
+    if "--check" in argv:
+        if not path.exists() or path.read_text("utf-8") != text:
+            print(f"{path} is stale; run python -m {command}", file=sys.stderr)
+            return 1
+        print(f"{path} is up to date")
+        return 0
+    write_text(path, text)
+    print(f"wrote {path} ({len(text)} characters)")
+    return 0

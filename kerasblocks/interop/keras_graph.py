@@ -31,7 +31,7 @@ import re
 from kerasblocks.errors import UsageError
 from kerasblocks.spec import ops, registry
 from kerasblocks.spec.calls import UnwritableCall, holds_refs, written_call
-from kerasblocks.spec.graph import Ref
+from kerasblocks.spec.graph import Ref, refs_in
 from kerasblocks.spec.signatures import load_table
 from kerasblocks.spec.syntax import LAYER_ARGUMENTS, NODE_NAME_RE
 
@@ -95,7 +95,7 @@ class CallEntry:
     @property
     def refs(self):
         """Every `Ref` the call takes, in call order."""
-        return tuple(_refs_in((self.args, tuple(self.kwargs.values()))))
+        return tuple(refs_in((self.args, tuple(self.kwargs.values()))))
 
     @property
     def inputs(self):
@@ -135,14 +135,6 @@ class CallEntry:
         if several and (self.kind != "layer" or registry.signature(self.type_name) is None):
             return None  # only a layer with a known call fills a left-out first argument
         return 0, self.args[0].node
-
-
-def _refs_in(value):
-    if isinstance(value, Ref):
-        yield value
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _refs_in(item)
 
 
 @dataclasses.dataclass
@@ -261,7 +253,7 @@ class _Reader:
                 calls.extend(self._layer_calls(operation, type_name, layer_config, position))
 
         input_order = _history_names(config["input_layers"])
-        input_dict = self._check_inputs_structure(functional, config, input_order)
+        input_dict = self._check_inputs_dict(config, input_order)
         structure = functional._inputs_struct
         input_list = isinstance(structure, (list, tuple)) and len(structure) == 1
         output_list = isinstance(functional._outputs_struct, (list, tuple)) and (
@@ -300,9 +292,8 @@ class _Reader:
                 "other; a spec's nested model owns its layers: give each model its own layer",
             )
 
-    def _check_inputs_structure(self, functional, config, input_order):
+    def _check_inputs_dict(self, config, input_order):
         """Whether the model takes a dict of its inputs (`input_dict: true`)."""
-        structure = functional._inputs_struct
         if isinstance(config["input_layers"], dict):
             if list(config["input_layers"]) == input_order:
                 return True

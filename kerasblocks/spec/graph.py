@@ -145,7 +145,7 @@ class LayerNode:
     @property
     def refs(self):
         """Every `Ref` this call takes, in call order (positional, then keywords)."""
-        return tuple(_refs_in((self.args, tuple(self.kwargs.values()))))
+        return tuple(refs_in((self.args, tuple(self.kwargs.values()))))
 
     @property
     def inputs(self):
@@ -153,12 +153,13 @@ class LayerNode:
         return tuple(dict.fromkeys(ref.node for ref in self.refs))
 
 
-def _refs_in(value):
+def refs_in(value):
+    """The `Ref`s in a call argument value (a `Ref`, or lists and tuples of them)."""
     if isinstance(value, Ref):
         yield value
     elif isinstance(value, (list, tuple)):
         for item in value:
-            yield from _refs_in(item)
+            yield from refs_in(item)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1230,18 +1230,9 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     path = Path(__file__).with_name(TABLE_FILE)
     text = table_text(generate())
-    if "--check" in argv:
-        if not path.exists() or path.read_text("utf-8") != text:
-            print(f"{path} is stale; run python -m kerasblocks.spec.ops", file=sys.stderr)
-            return 1
-        print(f"{path} is up to date")
-        return 0
     from kerasblocks import _files
 
-    _files.write_text(path, text)
-    print(f"wrote {path} ({len(text)} characters)")
-    return 0
-
+    return _files.write_or_check_table(path, text, argv, "kerasblocks.spec.ops")
 
 if __name__ == "__main__":
     sys.exit(main())
