@@ -31,7 +31,7 @@ import re
 from kerasblocks.errors import UsageError
 from kerasblocks.spec import ops, registry
 from kerasblocks.spec.calls import UnwritableCall, holds_refs, written_call
-from kerasblocks.spec.graph import Ref, refs_in
+from kerasblocks.spec.graph import CallReferences, Ref
 from kerasblocks.spec.signatures import load_table
 from kerasblocks.spec.syntax import LAYER_ARGUMENTS, NODE_NAME_RE
 
@@ -50,7 +50,7 @@ class InputEntry:
 
 
 @dataclasses.dataclass(eq=False)
-class CallEntry:
+class CallEntry(CallReferences):
     """One call of a layer or an operation: one Keras `Node`, one spec entry.
 
     name: the spec name of the call. The first call of a layer has the
@@ -91,16 +91,6 @@ class CallEntry:
     @property
     def is_op(self):
         return self.kind == "op"
-
-    @property
-    def refs(self):
-        """Every `Ref` the call takes, in call order."""
-        return tuple(refs_in((self.args, tuple(self.kwargs.values()))))
-
-    @property
-    def inputs(self):
-        """The names of the nodes the call takes, in call order, each once."""
-        return tuple(dict.fromkeys(ref.node for ref in self.refs))
 
     @property
     def depends_on(self):

@@ -88,8 +88,22 @@ class InputNode:
     batch_size: int | None = None  # a fixed batch size; None leaves it open
 
 
+class CallReferences:
+    """`refs` and `inputs` of a call with `args` and `kwargs` (for every kind of call record)."""
+
+    @property
+    def refs(self):
+        """Every `Ref` the call takes, in call order (positional, then keywords)."""
+        return tuple(refs_in((self.args, tuple(self.kwargs.values()))))
+
+    @property
+    def inputs(self):
+        """The names of the nodes the call takes, in call order, each once."""
+        return tuple(dict.fromkeys(ref.node for ref in self.refs))
+
+
 @dataclasses.dataclass(frozen=True)
-class LayerNode:
+class LayerNode(CallReferences):
     """One call of a layer (or of an op from the ops table).
 
     Built as `layer = registry.resolve(type)(name=name, **arguments)`, then
@@ -141,16 +155,6 @@ class LayerNode:
     model: "Graph | None" = None  # a nested model (type Functional or Sequential): its graph
     condition: "Deferred | None" = None  # a `when` that reads a shape, decided at build
     passthrough: "Ref | None" = None  # with `condition`: what the chain takes if it is false
-
-    @property
-    def refs(self):
-        """Every `Ref` this call takes, in call order (positional, then keywords)."""
-        return tuple(refs_in((self.args, tuple(self.kwargs.values()))))
-
-    @property
-    def inputs(self):
-        """The names of the nodes this call takes, in call order, each once."""
-        return tuple(dict.fromkeys(ref.node for ref in self.refs))
 
 
 def refs_in(value):
